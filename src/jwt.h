@@ -1,0 +1,61 @@
+/* JWT verification: algorithm policy pinned to key type, signature checked
+ * on pre-parsed keys, registered claims checked. Pure: no I/O, no logging. */
+#ifndef WSGATE_JWT_H
+#define WSGATE_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+struct keystore;
+
+enum jwt_alg {
+    JWT_HS256, JWT_HS384, JWT_HS512,
+    JWT_RS256, JWT_RS384, JWT_RS512,
+    JWT_ES256, JWT_ES384, JWT_ES512,
+    JWT_ALG_COUNT
+};
+
+/* -1 for an unknown name; "none" is unknown on purpose. */
+int jwt_alg_from_name(const char *name);
+const char *jwt_alg_name(int alg);
+
+struct jwt_policy {
+    unsigned algs;                  /* bit (1u << enum jwt_alg) per allowed alg */
+    const struct keystore *keys;
+    const char *issuer;             /* NULL: not checked */
+    char **audiences;               /* token aud must intersect when naudiences > 0 */
+    size_t naudiences;
+    int64_t leeway;                 /* seconds */
+    char **require_claims;          /* claims that must be present */
+    size_t nrequire_claims;
+};
+
+struct jwt_claims {
+    json_t *payload;                /* verified payload object, owned */
+    char *payload_raw;              /* decoded payload bytes as signed, owned, NUL-terminated */
+    size_t payload_raw_len;
+    const char *sub;                /* borrowed from payload, NULL when absent or not a string */
+    const char *jti;
+    int64_t exp, nbf, iat;
+    int has_exp, has_nbf, has_iat;
+};
+
+/* Verifies token (len bytes, compact serialisation) at time now (unix
+ * seconds). On success fills out and returns 0. On failure returns -1 and
+ * puts a short, token-free reason into err ("token expired", "bad
+ * signature", "algorithm not allowed", ...), suitable for the
+ * error_description of a 401. */
+int jwt_verify(const struct jwt_policy *pol, const char *token, size_t len,
+               int64_t now, struct jwt_claims *out, char *err, size_t errlen);
+void jwt_claims_clear(struct jwt_claims *c);
+
+/* Route claim test: the claim equals value (string; numbers and booleans
+ * compared through their JSON text) or is an array containing it. */
+int jwt_claim_matches(const struct jwt_claims *c, const char *claim, const char *value);
+/* Claim rendered for an identity header: strings as is, numbers and
+ * booleans as JSON text, arrays joined with ','. malloc'd; NULL if absent
+ * or of a type that cannot be rendered (object, null). */
+char *jwt_claim_string(const struct jwt_claims *c, const char *claim);
+
+#endif

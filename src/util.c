@@ -1,0 +1,208 @@
+/* Small helpers shared by every module: base64 variants, allocation that
+ * cannot fail silently, counted-string comparisons, clocks. */
+#include "config.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static const char b64url_chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char b64_chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int b64_value(unsigned char c, int url)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (url) {
+        if (c == '-') return 62;
+        if (c == '_') return 63;
+    } else {
+        if (c == '+') return 62;
+        if (c == '/') return 63;
+    }
+    return -1;
+}
+
+/* Decodes len characters of unpadded input; rejects a dangling single
+ * character and non-zero trailing bits so every token has one encoding. */
+static long b64_decode_core(const char *in, size_t len, unsigned char *out, int url)
+{
+    size_t o = 0, i;
+    unsigned acc = 0;
+    int bits = 0;
+
+    if (len % 4 == 1)
+        return -1;
+    for (i = 0; i < len; i++) {
+        int v = b64_value((unsigned char)in[i], url);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (acc != 0)
+        return -1;
+    return (long)o;
+}
+
+unsigned char *util_b64url_decode(const char *in, size_t len, size_t *outlen)
+{
+    unsigned char *out = util_xmalloc(len / 4 * 3 + 4);
+    long n = b64_decode_core(in, len, out, 1);
+    if (n < 0) {
+        free(out);
+        return NULL;
+    }
+    out[n] = '\0';
+    if (outlen)
+        *outlen = (size_t)n;
+    return out;
+}
+
+long util_b64_decode(const char *in, size_t len, unsigned char *out, size_t cap)
+{
+    size_t pad = 0;
+    unsigned char tmp[512];
+
+    if (len % 4 != 0 || len / 4 * 3 > sizeof(tmp))
+        return -1;
+    while (pad < 2 && len > 0 && in[len - 1] == '=') {
+        len--;
+        pad++;
+    }
+    long n = b64_decode_core(in, len, tmp, 0);
+    if (n < 0 || (size_t)n > cap)
+        return -1;
+    memcpy(out, tmp, (size_t)n);
+    return n;
+}
+
+static char *b64_encode_core(const unsigned char *in, size_t len, const char *alphabet, int pad)
+{
+    char *out = util_xmalloc((len + 2) / 3 * 4 + 1);
+    size_t i, o = 0;
+
+    for (i = 0; i + 2 < len; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+        out[o++] = alphabet[v >> 18];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = alphabet[(v >> 6) & 63];
+        out[o++] = alphabet[v & 63];
+    }
+    if (i < len) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < len)
+            v |= (unsigned)in[i + 1] << 8;
+        out[o++] = alphabet[v >> 18];
+        out[o++] = alphabet[(v >> 12) & 63];
+        if (i + 1 < len)
+            out[o++] = alphabet[(v >> 6) & 63];
+        else if (pad)
+            out[o++] = '=';
+        if (pad)
+            out[o++] = '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+char *util_b64url_encode(const unsigned char *in, size_t len)
+{
+    return b64_encode_core(in, len, b64url_chars, 0);
+}
+
+char *util_b64_encode(const unsigned char *in, size_t len)
+{
+    return b64_encode_core(in, len, b64_chars, 1);
+}
+
+int util_strieq(const char *a, size_t alen, const char *b)
+{
+    return strlen(b) == alen && strncasecmp(a, b, alen) == 0;
+}
+
+int util_list_has_token(const char *list, size_t len, const char *tok)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        while (i < len && (list[i] == ' ' || list[i] == '\t' || list[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && list[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (list[end - 1] == ' ' || list[end - 1] == '\t'))
+            end--;
+        if (end > start && util_strieq(list + start, end - start, tok))
+            return 1;
+    }
+    return 0;
+}
+
+char *util_strndup(const char *s, size_t n)
+{
+    char *p = util_xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+void *util_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fputs("wsgate: out of memory\n", stderr);
+        abort();
+    }
+    return p;
+}
+
+void *util_xcalloc(size_t n, size_t sz)
+{
+    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    if (!p) {
+        fputs("wsgate: out of memory\n", stderr);
+        abort();
+    }
+    return p;
+}
+
+void *util_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        fputs("wsgate: out of memory\n", stderr);
+        abort();
+    }
+    return q;
+}
+
+char *util_xstrdup(const char *s)
+{
+    return util_strndup(s, strlen(s));
+}
+
+int64_t util_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t util_wall_s(void)
+{
+    return (int64_t)time(NULL);
+}
