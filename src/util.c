@@ -1,6 +1,5 @@
 /* Small helpers shared by every module: base64 variants, allocation that
  * cannot fail silently, counted-string comparisons, clocks. */
-#include "config.h"
 #include "util.h"
 
 #include <ctype.h>
