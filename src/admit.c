@@ -1,1 +1,119 @@
-/* placeholder */
+/* Admission of an upgrade request (SPEC §3 steps 2-7), in order, as one
+ * pure function: the session only acts on the verdict. */
+#include "admit.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "http.h"
+#include "origin.h"
+#include "util.h"
+
+static int reject(struct admission *a, int status, const char *code,
+                  const char *reason, const char *desc)
+{
+    a->status = status;
+    a->code = code;
+    a->reason = reason;
+    snprintf(a->desc, sizeof(a->desc), "%s", desc);
+    return status;
+}
+
+/* SPEC §3 step 3: a WebSocket opening handshake, and nothing that could
+ * smuggle a body in front of the frames. */
+static int check_upgrade(const struct http_request *req, struct admission *a)
+{
+    const struct http_header *h;
+    unsigned char key[32];
+
+    if (!util_strieq(req->method, req->method_len, "GET") || req->method_len != 3 ||
+        memcmp(req->method, "GET", 3) != 0)
+        return reject(a, 400, "bad_request", "not_websocket", "websocket upgrade requires GET");
+    if (req->version_minor != 1)
+        return reject(a, 400, "bad_request", "not_websocket", "websocket upgrade requires HTTP/1.1");
+    h = http_request_header(req, "Upgrade");
+    if (!h || !util_list_has_token(h->value, h->value_len, "websocket"))
+        return reject(a, 400, "bad_request", "not_websocket", "missing Upgrade: websocket");
+    h = http_request_header(req, "Connection");
+    if (!h || !util_list_has_token(h->value, h->value_len, "upgrade"))
+        return reject(a, 400, "bad_request", "not_websocket", "missing Connection: upgrade");
+    if (http_request_header(req, "Transfer-Encoding"))
+        return reject(a, 400, "bad_request", "body_on_upgrade", "upgrade request with a body");
+    h = http_request_header(req, "Content-Length");
+    if (h && !(h->value_len == 1 && h->value[0] == '0'))
+        return reject(a, 400, "bad_request", "body_on_upgrade", "upgrade request with a body");
+    h = http_request_header(req, "Sec-WebSocket-Key");
+    if (!h || http_request_header_count(req, "Sec-WebSocket-Key") != 1 ||
+        util_b64_decode(h->value, h->value_len, key, sizeof(key)) != 16)
+        return reject(a, 400, "bad_request", "bad_websocket_key", "invalid Sec-WebSocket-Key");
+    h = http_request_header(req, "Sec-WebSocket-Version");
+    if (!h || http_request_header_count(req, "Sec-WebSocket-Version") != 1 ||
+        !(h->value_len == 2 && memcmp(h->value, "13", 2) == 0))
+        return reject(a, 426, "upgrade_required", "bad_websocket_version",
+                      "unsupported Sec-WebSocket-Version, use 13");
+    return 0;
+}
+
+static int claims_hold(const struct route *r, const struct jwt_claims *c, const char **failed)
+{
+    for (size_t i = 0; i < r->nrequire; i++) {
+        if (!jwt_claim_matches(c, r->require[i].claim, r->require[i].value)) {
+            *failed = r->require[i].claim;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int admit_request(const struct config *cfg, const struct http_request *req,
+                  int64_t now, struct admission *a)
+{
+    const struct http_header *h;
+    char why[128];
+    const char *failed = NULL;
+
+    memset(a, 0, sizeof(*a));
+    a->route = config_route(cfg, req->path, req->path_len);
+    if (!a->route)
+        return reject(a, 404, "not_found", "no_route", "no route for this path");
+    if (check_upgrade(req, a))
+        return a->status;
+
+    h = http_request_header(req, "Origin");
+    if (h && (http_request_header_count(req, "Origin") != 1 ||
+              !origin_allowed(a->route, h->value, h->value_len)))
+        return reject(a, 403, "origin_not_allowed", "origin_not_allowed", "origin not allowed");
+
+    if (!a->route->auth)
+        return 0;
+
+    if (!token_find(cfg->sources, cfg->nsources, req, &a->token)) {
+        snprintf(a->www_auth, sizeof(a->www_auth), "Bearer realm=\"wsgate\"");
+        return reject(a, 401, "missing_token", "missing_token", "no token");
+    }
+    if (jwt_verify(&cfg->policy, a->token.token, a->token.len, now, &a->claims,
+                   why, sizeof(why)) != 0) {
+        snprintf(a->www_auth, sizeof(a->www_auth),
+                 "Bearer realm=\"wsgate\", error=\"invalid_token\", error_description=\"%s\"", why);
+        return reject(a, 401, "invalid_token", "invalid_token", why);
+    }
+    a->have_claims = 1;
+    if (!claims_hold(a->route, &a->claims, &failed)) {
+        snprintf(why, sizeof(why), "claim %s does not match", failed);
+        snprintf(a->www_auth, sizeof(a->www_auth),
+                 "Bearer realm=\"wsgate\", error=\"insufficient_scope\", error_description=\"%s\"", why);
+        return reject(a, 403, "insufficient_scope", "insufficient_scope", why);
+    }
+    return 0;
+}
+
+void admission_clear(struct admission *a)
+{
+    if (!a)
+        return;
+    token_found_clear(&a->token);
+    if (a->have_claims)
+        jwt_claims_clear(&a->claims);
+    a->have_claims = 0;
+}

@@ -1,1 +1,32 @@
+/* Admission of an upgrade request: route, upgrade check, Origin, token,
+ * verification, route claims — a pure decision, testable without sockets. */
+#ifndef WSGATE_ADMIT_H
+#define WSGATE_ADMIT_H
 
+#include <stdint.h>
+#include "jwt.h"
+#include "token.h"
+
+struct config;
+struct route;
+struct http_request;
+
+struct admission {
+    int status;                     /* 0 admitted, else the HTTP status to answer */
+    const char *code;               /* JSON "error" */
+    char desc[160];                 /* JSON "error_description", never token text */
+    char www_auth[256];             /* WWW-Authenticate value, "" when none */
+    const char *reason;             /* short reason for logs and metrics */
+    struct route *route;
+    struct token_found token;
+    struct jwt_claims claims;
+    int have_claims;
+};
+
+/* Runs SPEC §3 steps 2-7 on a parsed request. Returns 0 when admitted,
+ * else the status also stored in a->status. */
+int admit_request(const struct config *cfg, const struct http_request *req,
+                  int64_t now, struct admission *a);
+void admission_clear(struct admission *a);
+
+#endif

@@ -1,1 +1,226 @@
-int main(void){return 0;}
+/* wsgate: command line, signals, reload and shutdown. The main thread owns
+ * signals and configuration loading; workers own connections. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "log.h"
+#include "util.h"
+#include "worker.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+#define DEFAULT_CONFIG SYSCONFDIR "/wsgate/wsgate.conf"
+
+struct mainctx {
+    struct event_base *base;
+    const char *path;
+    struct worker *workers;
+    int nworkers;
+    struct config *cfg;         /* the main thread's view: what was installed last */
+    int stopping;
+    int64_t stop_deadline_ms;
+    struct event *poll;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: wsgate [-c FILE] [-t] [-V] [-h]\n"
+            "  -c FILE  configuration file (default %s)\n"
+            "  -t       check the configuration and key files, then exit\n"
+            "  -V       print the version and exit\n"
+            "  -h       print this help and exit\n",
+            DEFAULT_CONFIG);
+}
+
+/* Logging settings of cfg take effect; returns -1 with err on failure. */
+static int apply_logging(const struct config *cfg, char *err, size_t errlen)
+{
+    if (log_open(cfg->error_log == LOGT_FILE ? cfg->error_log_path : NULL, err, errlen) < 0)
+        return -1;
+    if (log_access_open(cfg->access_log, cfg->access_log_path, err, errlen) < 0)
+        return -1;
+    log_level = cfg->error_level;
+    return 0;
+}
+
+static int same_listeners(const struct config *a, const struct config *b)
+{
+    if (a->nlistens != b->nlistens)
+        return 0;
+    for (size_t i = 0; i < a->nlistens; i++)
+        if (strcmp(a->listens[i].addr.text, b->listens[i].addr.text) != 0 ||
+            a->listens[i].tls != b->listens[i].tls)
+            return 0;
+    return 1;
+}
+
+static void reload(struct mainctx *m)
+{
+    char err[1024];
+    struct config *c = config_load(m->path, err, sizeof(err));
+
+    if (!c) {
+        log_err("reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    if (apply_logging(c, err, sizeof(err)) < 0) {
+        log_err("reload failed, keeping the running configuration: %s", err);
+        config_unref(c);
+        return;
+    }
+    if (!same_listeners(m->cfg, c))
+        log_warn("reload: listen addresses changed; they take effect at the next restart");
+    if (c->workers != m->cfg->workers)
+        log_warn("reload: workers changed; it takes effect at the next restart");
+    config_unref(m->cfg);
+    m->cfg = config_ref(c);
+    worker_config_install(c);
+    log_notice("configuration %s reloaded", m->path);
+}
+
+static void on_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct mainctx *m = arg;
+
+    (void)fd;
+    (void)what;
+    if (workers_all_done()) {
+        event_base_loopexit(m->base, NULL);
+        return;
+    }
+    if (util_now_ms() >= m->stop_deadline_ms && m->stopping == 1) {
+        log_warn("shutdown_timeout reached, dropping the remaining sessions");
+        m->stopping = 2;
+        workers_request_stop(m->workers, m->nworkers, 1);
+    }
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct mainctx *m = arg;
+    struct timeval tv = { 0, 20 * 1000 };
+
+    (void)what;
+    if (sig == SIGHUP) {
+        if (!m->stopping)
+            reload(m);
+        return;
+    }
+    if (sig == SIGUSR1) {
+        log_reopen();
+        return;
+    }
+    if (m->stopping) {
+        /* A second signal: do not wait any longer. */
+        if (m->stopping == 1) {
+            m->stopping = 2;
+            workers_request_stop(m->workers, m->nworkers, 1);
+        }
+        return;
+    }
+    log_notice("shutting down: closing live sessions");
+    m->stopping = 1;
+    m->stop_deadline_ms = util_now_ms() + m->cfg->shutdown_timeout_ms;
+    workers_request_stop(m->workers, m->nworkers, 0);
+    m->poll = event_new(m->base, -1, EV_PERSIST, on_poll, m);
+    event_add(m->poll, &tv);
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = DEFAULT_CONFIG;
+    int test_only = 0, opt;
+    char err[1024];
+    struct mainctx m;
+    struct event *sigs[5];
+    static const int signums[5] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1, 0 };
+
+    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 't':
+            test_only = 1;
+            break;
+        case 'V':
+            printf("wsgate %s\n", PACKAGE_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "wsgate: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    memset(&m, 0, sizeof(m));
+    m.path = path;
+    m.cfg = config_load(path, err, sizeof(err));
+    if (!m.cfg) {
+        fprintf(stderr, "wsgate: %s\n", err);
+        return 1;
+    }
+    if (test_only) {
+        printf("wsgate: configuration %s is ok\n", path);
+        config_unref(m.cfg);
+        return 0;
+    }
+    if (apply_logging(m.cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wsgate: %s\n", err);
+        config_unref(m.cfg);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    worker_config_install(config_ref(m.cfg));
+    m.nworkers = m.cfg->workers;
+    m.workers = workers_start(m.cfg, m.nworkers, err, sizeof(err));
+    if (!m.workers) {
+        fprintf(stderr, "wsgate: %s\n", err);
+        return 1;
+    }
+    m.base = event_base_new();
+    for (int i = 0; signums[i]; i++) {
+        sigs[i] = evsignal_new(m.base, signums[i], on_signal, &m);
+        event_add(sigs[i], NULL);
+    }
+    for (size_t i = 0; i < m.cfg->nlistens; i++)
+        log_notice("listening on %s", m.cfg->listens[i].addr.text);
+    log_notice("wsgate %s started with %d worker%s", PACKAGE_VERSION, m.nworkers,
+               m.nworkers == 1 ? "" : "s");
+
+    event_base_dispatch(m.base);
+
+    workers_join(m.workers, m.nworkers);
+    for (int i = 0; signums[i]; i++)
+        event_free(sigs[i]);
+    if (m.poll)
+        event_free(m.poll);
+    event_base_free(m.base);
+    worker_config_install(NULL);
+    config_unref(m.cfg);
+    log_notice("stopped");
+    return 0;
+}

@@ -1,1 +1,245 @@
-/* placeholder */
+/* The relay after a 101. Payloads move as evbuffer chains and are never
+ * unmasked or copied into our own buffers; only frame headers are read, so
+ * the gateway knows where it may inject a close frame and how large a
+ * message is. Each direction pauses its source while its sink holds more
+ * than RELAY_HIGH_WATER bytes. */
+#include "relay.h"
+
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "log.h"
+#include "session.h"
+#include "util.h"
+#include "ws.h"
+
+#define CLOSE_WAIT_MS 2000      /* how long we wait for the close replies */
+
+static struct bufferevent *dir_source(struct session *s, struct relay_dir *d)
+{
+    return d == &s->c2u ? s->client : s->upstream;
+}
+
+static struct bufferevent *dir_sink(struct session *s, struct relay_dir *d)
+{
+    return d == &s->c2u ? s->upstream : s->client;
+}
+
+static void arm(struct session *s, int64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+    evtimer_add(s->timer, &tv);
+}
+
+void relay_start(struct session *s)
+{
+    uint64_t max = s->cfg->max_message_size;
+
+    memset(&s->c2u, 0, sizeof(s->c2u));
+    memset(&s->u2c, 0, sizeof(s->u2c));
+    s->c2u.t.from_client = 1;
+    s->c2u.t.max_message = max;
+    s->state = S_RELAY;
+    s->last_activity_ms = util_now_ms();
+    bufferevent_setwatermark(s->client, EV_READ, 0, RELAY_HIGH_WATER);
+    bufferevent_setwatermark(s->upstream, EV_READ, 0, RELAY_HIGH_WATER);
+    bufferevent_setwatermark(s->client, EV_WRITE, RELAY_LOW_WATER, 0);
+    bufferevent_setwatermark(s->upstream, EV_WRITE, RELAY_LOW_WATER, 0);
+    bufferevent_enable(s->client, EV_READ | EV_WRITE);
+    bufferevent_enable(s->upstream, EV_READ | EV_WRITE);
+    evtimer_del(s->timer);
+    if (s->cfg->idle_timeout_ms > 0)
+        arm(s, s->cfg->idle_timeout_ms);
+    /* Either side may already have sent frames behind the heads. */
+    relay_pump(s, &s->c2u);
+    if (s->state == S_RELAY)
+        relay_pump(s, &s->u2c);
+}
+
+static void closing_check(struct session *s)
+{
+    if (s->state != S_CLOSING)
+        return;
+    if (s->c2u.injected && s->u2c.injected && s->c2u.peer_closed && s->u2c.peer_closed)
+        session_end(s, s->end_cause);
+}
+
+/* Marks both directions for a close; the pumps inject it. Returns 0 when
+ * the session was relaying. */
+static int close_begin(struct session *s, int code, const char *reason, const char *cause)
+{
+    if (s->state != S_RELAY)
+        return -1;
+    log_msg(LOG_INFO, "session %lu %s: closing with %d (%s)", s->id, s->peer, code, cause);
+    s->state = S_CLOSING;
+    s->close_code = code;
+    s->close_reason = reason;
+    s->end_cause = cause;
+    s->c2u.inject_code = code;
+    s->u2c.inject_code = code;
+    evtimer_del(s->timer);
+    arm(s, CLOSE_WAIT_MS);
+    return 0;
+}
+
+void relay_close(struct session *s, int code, const char *reason, const char *cause)
+{
+    if (close_begin(s, code, reason, cause) < 0)
+        return;
+    relay_pump(s, &s->c2u);
+    if (s->state == S_CLOSING)
+        relay_pump(s, &s->u2c);
+}
+
+/* At a frame boundary: our pending close goes out before anything else. */
+static void maybe_inject(struct session *s, struct relay_dir *d)
+{
+    struct bufferevent *sink = dir_sink(s, d);
+
+    if (!d->inject_code || d->injected || !sink)
+        return;
+    ws_write_close(bufferevent_get_output(sink), d->inject_code, s->close_reason, d == &s->c2u);
+    d->injected = 1;
+    /* A side that already sent its close needs no further reply. */
+}
+
+void relay_pump(struct session *s, struct relay_dir *d)
+{
+    struct bufferevent *src = dir_source(s, d), *sink = dir_sink(s, d);
+    struct evbuffer *in, *out;
+    int64_t moved = 0;
+
+    if (!src || !sink)
+        return;
+    in = bufferevent_get_input(src);
+    out = bufferevent_get_output(sink);
+    for (;;) {
+        size_t avail;
+
+        if (d->t.left == 0) {
+            unsigned char h[WS_MAX_HEADER];
+            struct ws_frame f;
+            size_t n;
+            int r, code;
+
+            maybe_inject(s, d);
+            avail = evbuffer_get_length(in);
+            if (avail == 0)
+                break;
+            n = avail < sizeof(h) ? avail : sizeof(h);
+            evbuffer_copyout(in, h, n);
+            r = ws_parse_header(h, n, &f);
+            if (r == 0)
+                break;
+            if (r < 0) {
+                /* Length unknown: nothing after this can be framed. */
+                evbuffer_drain(in, avail);
+                if (d == &s->c2u && close_begin(s, 1002, "protocol error", "protocol_error") == 0) {
+                    maybe_inject(s, d);
+                    relay_pump(s, &s->u2c);
+                } else if (s->state == S_RELAY) {
+                    session_end(s, "upstream_protocol_error");
+                    return;
+                }
+                break;
+            }
+            code = ws_tracker_begin(&d->t, &f);
+            if (d->injected) {
+                /* After our close only the peer's close matters. */
+                d->discard = 1;
+                if (f.opcode == WS_OP_CLOSE)
+                    d->peer_closed = 1;
+            } else if (code && d == &s->c2u) {
+                d->discard = 1;
+                close_begin(s, code, code == 1009 ? "message too big" : "protocol error",
+                            code == 1009 ? "message_too_big" : "protocol_error");
+                maybe_inject(s, d);
+                relay_pump(s, &s->u2c);
+            } else {
+                /* The backend's own framing is its business: pass it on. */
+                d->discard = 0;
+                if (f.opcode == WS_OP_CLOSE && !s->close_code && d->t.left >= f.header_len + 2) {
+                    unsigned char cb[WS_MAX_HEADER + 2];
+                    if (n >= f.header_len + 2 || evbuffer_get_length(in) >= f.header_len + 2) {
+                        evbuffer_copyout(in, cb, f.header_len + 2);
+                        s->close_code = ws_close_code(cb + f.header_len, 2, &f,
+                                                      f.masked ? cb + f.header_len - 4 : NULL);
+                    }
+                }
+            }
+        }
+        avail = evbuffer_get_length(in);
+        if (avail == 0)
+            break;
+        size_t n = avail < d->t.left ? avail : (size_t)d->t.left;
+        if (d->discard) {
+            evbuffer_drain(in, n);
+        } else {
+            if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
+                bufferevent_disable(src, EV_READ);
+                d->paused = 1;
+                break;
+            }
+            evbuffer_remove_buffer(in, out, n);
+            d->bytes += n;
+            moved += (int64_t)n;
+        }
+        d->t.left -= n;
+    }
+    if (moved)
+        s->last_activity_ms = util_now_ms();
+    closing_check(s);
+}
+
+void relay_resume(struct session *s, struct relay_dir *d)
+{
+    struct bufferevent *src = dir_source(s, d);
+
+    if (!d->paused || !src)
+        return;
+    d->paused = 0;
+    bufferevent_enable(src, EV_READ);
+    relay_pump(s, d);
+}
+
+void relay_idle_check(struct session *s)
+{
+    int64_t idle = s->cfg->idle_timeout_ms;
+    int64_t quiet = util_now_ms() - s->last_activity_ms;
+
+    if (idle <= 0)
+        return;
+    if (quiet >= idle)
+        relay_close(s, 1001, "idle timeout", "idle_timeout");
+    else
+        arm(s, idle - quiet);
+}
+
+void relay_response(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->upstream);
+    struct evbuffer *out = bufferevent_get_output(s->client);
+    size_t avail = evbuffer_get_length(in);
+
+    if (s->resp_left == 0) {
+        session_end(s, s->end_cause);
+        return;
+    }
+    if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
+        bufferevent_disable(s->upstream, EV_READ);
+        return;
+    }
+    bufferevent_enable(s->upstream, EV_READ);
+    if (s->resp_left > 0 && avail > (size_t)s->resp_left)
+        avail = (size_t)s->resp_left;
+    evbuffer_remove_buffer(in, out, avail);
+    s->u2c.bytes += avail;
+    if (s->resp_left > 0)
+        s->resp_left -= (int64_t)avail;
+    if (s->resp_left == 0)
+        session_end(s, s->end_cause);
+}

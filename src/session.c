@@ -1,1 +1,639 @@
-/* placeholder */
+/* The life of one client connection, as an explicit state machine. Each
+ * state hands the session to the next or ends it with a response; nothing
+ * reaches back. Admission is decided before any upstream socket exists. */
+#include "session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "accesslog.h"
+#include "config.h"
+#include "log.h"
+#include "relay.h"
+#include "upstream.h"
+#include "util.h"
+#include "worker.h"
+
+#define FLUSH_WAIT_MS 5000      /* how long the last bytes may take to leave */
+#define LINGER_MS 1000          /* reading after our half-close, to avoid RSTs */
+
+#define slog(lvl, s, fmt, ...) \
+    log_msg(lvl, "session %lu %s: " fmt, (s)->id, (s)->peer, ##__VA_ARGS__)
+
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+static void on_client_read(struct bufferevent *bev, void *arg);
+static void on_client_write(struct bufferevent *bev, void *arg);
+static void on_client_event(struct bufferevent *bev, short what, void *arg);
+static void on_up_read(struct bufferevent *bev, void *arg);
+static void on_up_write(struct bufferevent *bev, void *arg);
+static void on_up_event(struct bufferevent *bev, short what, void *arg);
+static void upstream_try(struct session *s);
+static void session_finish(struct session *s);
+
+static void arm_timer(struct session *s, int64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+    evtimer_add(s->timer, &tv);
+}
+
+static void format_peer(struct session *s, const struct sockaddr *sa)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        port = ntohs(in->sin_port);
+        snprintf(s->peer, sizeof(s->peer), "%s:%d", ip, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+        port = ntohs(in6->sin6_port);
+        snprintf(s->peer, sizeof(s->peer), "[%s]:%d", ip, port);
+    } else {
+        snprintf(s->peer, sizeof(s->peer), "unix");
+    }
+    snprintf(s->peer_ip, sizeof(s->peer_ip), "%s", ip);
+}
+
+struct session *session_new(struct worker *w, struct config *cfg, int fd,
+                            const struct sockaddr *sa, int salen)
+{
+    struct session *s = util_xcalloc(1, sizeof(*s));
+    int one = 1;
+
+    (void)salen;
+    s->w = w;
+    s->cfg = cfg;
+    s->id = ++w->next_session_id;
+    s->state = S_HEAD;
+    s->started_ms = s->last_activity_ms = util_now_ms();
+    format_peer(s, sa);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    s->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    s->timer = evtimer_new(w->base, on_timer, s);
+    if (!s->client || !s->timer) {
+        if (s->client)
+            bufferevent_free(s->client);
+        else
+            close(fd);
+        if (s->timer)
+            event_free(s->timer);
+        config_unref(cfg);
+        free(s);
+        return NULL;
+    }
+    worker_session_added(w, s);
+    /* Stop reading once a head longer than allowed is buffered: 431. */
+    bufferevent_setwatermark(s->client, EV_READ, 0, cfg->max_header_size + 1);
+    bufferevent_setcb(s->client, on_client_read, on_client_write, on_client_event, s);
+    bufferevent_enable(s->client, EV_READ);
+    arm_timer(s, cfg->handshake_timeout_ms);
+    return s;
+}
+
+static void session_free(struct session *s)
+{
+    if (s->client)
+        bufferevent_free(s->client);
+    if (s->upstream)
+        bufferevent_free(s->upstream);
+    event_free(s->timer);
+    admission_clear(&s->adm);
+    free(s->head);
+    worker_session_removed(s->w, s);
+    config_unref(s->cfg);
+    free(s);
+}
+
+/* Every path out goes through here: callbacks off, log once, free at the
+ * next loop turn from the session's own timer, never inside a callback
+ * another callback of this session may still touch. */
+static void session_kill(struct session *s)
+{
+    if (s->state == S_DEAD)
+        return;
+    s->state = S_DEAD;
+    if (s->client)
+        bufferevent_disable(s->client, EV_READ | EV_WRITE);
+    if (s->upstream)
+        bufferevent_disable(s->upstream, EV_READ | EV_WRITE);
+    accesslog_session(s);
+    evtimer_del(s->timer);
+    arm_timer(s, 0);
+}
+
+void session_abort(struct session *s)
+{
+    if (!s->end_cause)
+        s->end_cause = "shutdown";
+    session_kill(s);
+}
+
+/* A rejection: the answer, then close. No upstream exists at this point,
+ * except for a failed upstream head, which is dropped first. */
+static void session_reject(struct session *s, int status, const char *code,
+                           const char *desc, const char *extra)
+{
+    const char *extras[2] = { extra, NULL };
+
+    if (s->upstream) {
+        bufferevent_free(s->upstream);
+        s->upstream = NULL;
+    }
+    s->status = status;
+    if (!s->end_cause)
+        s->end_cause = code;
+    http_write_reject(bufferevent_get_output(s->client), status, code, desc,
+                      extra && *extra ? extras : NULL);
+    session_finish(s);
+}
+
+static void reject_from_admission(struct session *s)
+{
+    char extra[320] = "";
+    struct admission *a = &s->adm;
+
+    if (a->www_auth[0])
+        snprintf(extra, sizeof(extra), "WWW-Authenticate: %s", a->www_auth);
+    else if (a->status == 426)
+        snprintf(extra, sizeof(extra), "Sec-WebSocket-Version: 13");
+    s->end_cause = a->reason;
+    session_reject(s, a->status, a->code, a->desc, extra);
+}
+
+/* ---- S_HEAD ---------------------------------------------------------- */
+
+static void head_received(struct session *s)
+{
+    char err[160];
+    int st;
+
+    s->have_req = 0;
+    st = http_parse_request(s->head, s->head_len, &s->req, err, sizeof(err));
+    if (st) {
+        slog(LOG_INFO, s, "rejected %d: %s", st, err);
+        s->end_cause = "bad_request";
+        session_reject(s, st, st == 431 ? "request_header_fields_too_large" : "bad_request",
+                       err, NULL);
+        return;
+    }
+    s->have_req = 1;
+    if (admit_request(s->cfg, &s->req, util_wall_s(), &s->adm)) {
+        slog(LOG_INFO, s, "rejected %d %s: %s", s->adm.status, s->adm.reason, s->adm.desc);
+        reject_from_admission(s);
+        return;
+    }
+    /* Bytes the client sent after its head stay buffered until the 101. */
+    bufferevent_disable(s->client, EV_READ);
+    s->state = S_CONNECTING;
+    s->up_first = upstream_first(s->adm.route);
+    s->up_attempt = 0;
+    upstream_try(s);
+}
+
+static void read_head(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->client);
+    size_t len = evbuffer_get_length(in);
+    struct evbuffer_ptr start, found;
+    size_t from = s->head_scanned > 3 ? s->head_scanned - 3 : 0;
+
+    evbuffer_ptr_set(in, &start, from, EVBUFFER_PTR_SET);
+    found = evbuffer_search(in, "\r\n\r\n", 4, &start);
+    if (found.pos < 0) {
+        if (len > s->cfg->max_header_size) {
+            slog(LOG_INFO, s, "rejected 431: request head over %zu bytes", s->cfg->max_header_size);
+            session_reject(s, 431, "request_header_fields_too_large",
+                           "request head too large", NULL);
+            return;
+        }
+        s->head_scanned = len;
+        return;
+    }
+    s->head_len = (size_t)found.pos + 4;
+    if (s->head_len > s->cfg->max_header_size) {
+        session_reject(s, 431, "request_header_fields_too_large", "request head too large", NULL);
+        return;
+    }
+    s->head = util_xmalloc(s->head_len + 1);
+    evbuffer_remove(in, s->head, s->head_len);
+    s->head[s->head_len] = '\0';
+    evtimer_del(s->timer);
+    head_received(s);
+}
+
+/* ---- S_CONNECTING ----------------------------------------------------- */
+
+static void upstream_failed(struct session *s, int timed_out)
+{
+    const struct sockaddr_text *a = upstream_nth(s->adm.route, s->up_first, s->up_attempt);
+
+    slog(LOG_WARNING, s, "upstream %s %s", a->text, timed_out ? "connect timed out" : "connect failed");
+    if (timed_out)
+        s->up_timed_out = 1;
+    if (s->upstream) {
+        bufferevent_free(s->upstream);
+        s->upstream = NULL;
+    }
+    s->up_attempt++;
+    if (s->up_attempt < s->adm.route->nupstreams) {
+        upstream_try(s);
+        return;
+    }
+    if (s->up_timed_out)
+        session_reject(s, 504, "gateway_timeout", "upstream connect timed out", NULL);
+    else
+        session_reject(s, 502, "bad_gateway", "no upstream available", NULL);
+}
+
+static void upstream_try(struct session *s)
+{
+    const struct sockaddr_text *a = upstream_nth(s->adm.route, s->up_first, s->up_attempt);
+
+    s->upstream = bufferevent_socket_new(s->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!s->upstream) {
+        upstream_failed(s, 0);
+        return;
+    }
+    bufferevent_setcb(s->upstream, on_up_read, on_up_write, on_up_event, s);
+    arm_timer(s, s->cfg->upstream_connect_timeout_ms);
+    if (bufferevent_socket_connect(s->upstream, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
+        /* Immediate failure: the event callback may not run. */
+        evtimer_del(s->timer);
+        upstream_failed(s, 0);
+    }
+}
+
+static void upstream_connected(struct session *s)
+{
+    struct evbuffer *out = bufferevent_get_output(s->upstream);
+    int one = 1;
+
+    setsockopt(bufferevent_getfd(s->upstream), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    memset(&s->fwd, 0, sizeof(s->fwd));
+    s->fwd.client_ip = s->peer_ip;
+    s->fwd.tls = 0;
+    if (forward_build_head(out, &s->req, s->cfg, s->adm.route,
+                           s->adm.have_claims ? &s->adm.claims : NULL, &s->fwd) < 0) {
+        session_reject(s, 500, "internal_error", "cannot build upstream request", NULL);
+        return;
+    }
+    s->state = S_UPSTREAM_HEAD;
+    s->head_scanned = 0;
+    bufferevent_setwatermark(s->upstream, EV_READ, 0, s->cfg->max_header_size + 1);
+    bufferevent_enable(s->upstream, EV_READ | EV_WRITE);
+    arm_timer(s, s->cfg->handshake_timeout_ms);
+}
+
+/* ---- S_UPSTREAM_HEAD -------------------------------------------------- */
+
+static int64_t response_body_length(const struct http_response *r)
+{
+    const struct http_header *h;
+
+    if ((r->status >= 100 && r->status < 200) || r->status == 204 || r->status == 304)
+        return 0;
+    if (http_response_header(r, "Transfer-Encoding"))
+        return -1;
+    h = http_response_header(r, "Content-Length");
+    if (h) {
+        char tmp[24];
+        size_t n = h->value_len < sizeof(tmp) - 1 ? h->value_len : sizeof(tmp) - 1;
+        memcpy(tmp, h->value, n);
+        tmp[n] = '\0';
+        return strtoll(tmp, NULL, 10);
+    }
+    return -1;
+}
+
+static void upstream_head_received(struct session *s, char *head, size_t len)
+{
+    struct http_response resp;
+    char err[160];
+    struct evbuffer *cout = bufferevent_get_output(s->client);
+
+    if (http_parse_response(head, len, &resp, err, sizeof(err)) != 0) {
+        slog(LOG_WARNING, s, "invalid response head from upstream: %s", err);
+        session_reject(s, 502, "bad_gateway", "invalid response from upstream", NULL);
+        return;
+    }
+    evtimer_del(s->timer);
+    s->status = resp.status;
+    if (resp.status == 101 && s->fwd.only_credential_protocols &&
+        !http_response_header(&resp, "Sec-WebSocket-Protocol")) {
+        /* Browsers fail a handshake that offered protocols and got none back. */
+        evbuffer_add(cout, head, len - 2);
+        evbuffer_add_printf(cout, "Sec-WebSocket-Protocol: bearer\r\n\r\n");
+    } else {
+        evbuffer_add(cout, head, len);
+    }
+    if (resp.status != 101) {
+        slog(LOG_INFO, s, "upstream answered %d, closing", resp.status);
+        s->end_cause = "upstream_declined";
+        s->state = S_RESPONSE;
+        s->resp_left = response_body_length(&resp);
+        bufferevent_setwatermark(s->upstream, EV_READ, 0, RELAY_HIGH_WATER);
+        arm_timer(s, s->cfg->handshake_timeout_ms);
+        relay_response(s);
+        return;
+    }
+    slog(LOG_DEBUG, s, "relaying, route %s", s->adm.route->prefix);
+    relay_start(s);
+}
+
+static void read_upstream_head(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->upstream);
+    size_t len = evbuffer_get_length(in);
+    struct evbuffer_ptr start, found;
+    size_t from = s->head_scanned > 3 ? s->head_scanned - 3 : 0;
+    char *head;
+
+    evbuffer_ptr_set(in, &start, from, EVBUFFER_PTR_SET);
+    found = evbuffer_search(in, "\r\n\r\n", 4, &start);
+    if (found.pos < 0) {
+        if (len > s->cfg->max_header_size) {
+            session_reject(s, 502, "bad_gateway", "upstream response head too large", NULL);
+            return;
+        }
+        s->head_scanned = len;
+        return;
+    }
+    len = (size_t)found.pos + 4;
+    head = util_xmalloc(len + 1);
+    evbuffer_remove(in, head, len);
+    head[len] = '\0';
+    upstream_head_received(s, head, len);
+    free(head);
+}
+
+/* ---- ending ------------------------------------------------------------ */
+
+static int side_flushed(struct bufferevent *bev)
+{
+    return !bev || evbuffer_get_length(bufferevent_get_output(bev)) == 0;
+}
+
+/* Output written: half-close and keep reading (and dropping) until the
+ * peer closes, so unread input never turns our last bytes into an RST. */
+static void side_linger(struct session *s, struct bufferevent *bev, int *done)
+{
+    if (*done || !bev)
+        return;
+    if (!side_flushed(bev))
+        return;
+    shutdown(bufferevent_getfd(bev), SHUT_WR);
+    evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+    bufferevent_enable(bev, EV_READ);
+    (void)s;
+}
+
+static void finish_check(struct session *s)
+{
+    if (s->state != S_FLUSH)
+        return;
+    if (!s->client)
+        s->client_done = 1;
+    if (!s->upstream)
+        s->upstream_done = 1;
+    if (s->client_done && s->upstream_done) {
+        session_kill(s);
+        return;
+    }
+    side_linger(s, s->client, &s->client_done);
+    side_linger(s, s->upstream, &s->upstream_done);
+    if (!s->lingering && side_flushed(s->client) && side_flushed(s->upstream)) {
+        /* Everything is out; the peers get a short while to close. */
+        s->lingering = 1;
+        arm_timer(s, LINGER_MS);
+    }
+}
+
+/* Stop relaying; let what is queued reach each side, then close both. */
+static void session_finish(struct session *s)
+{
+    if (s->state == S_DEAD || s->state == S_FLUSH)
+        return;
+    s->state = S_FLUSH;
+    if (s->client) {
+        bufferevent_disable(s->client, EV_READ);
+        bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
+        bufferevent_setwatermark(s->client, EV_READ, 0, 0);
+        bufferevent_enable(s->client, EV_WRITE);
+    }
+    if (s->upstream) {
+        bufferevent_disable(s->upstream, EV_READ);
+        bufferevent_setwatermark(s->upstream, EV_WRITE, 0, 0);
+        bufferevent_setwatermark(s->upstream, EV_READ, 0, 0);
+        bufferevent_enable(s->upstream, EV_WRITE);
+    }
+    arm_timer(s, FLUSH_WAIT_MS);
+    finish_check(s);
+}
+
+void session_end(struct session *s, const char *cause)
+{
+    if (!s->end_cause)
+        s->end_cause = cause;
+    session_finish(s);
+}
+
+void session_shutdown(struct session *s, int code, const char *reason)
+{
+    switch (s->state) {
+    case S_RELAY:
+        relay_close(s, code, reason, "shutdown");
+        break;
+    case S_CLOSING:
+    case S_FLUSH:
+    case S_DEAD:
+        break;
+    default:
+        s->end_cause = "shutdown";
+        session_kill(s);
+    }
+}
+
+/* ---- callbacks --------------------------------------------------------- */
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct session *s = arg;
+
+    (void)fd;
+    (void)what;
+    switch (s->state) {
+    case S_HEAD:
+        slog(LOG_INFO, s, "rejected 408: request head not complete in time");
+        s->end_cause = "request_timeout";
+        session_reject(s, 408, "request_timeout", "request head not received in time", NULL);
+        break;
+    case S_CONNECTING:
+        upstream_failed(s, 1);
+        break;
+    case S_UPSTREAM_HEAD:
+        slog(LOG_WARNING, s, "upstream sent no response head in time");
+        s->end_cause = "upstream_timeout";
+        session_reject(s, 504, "gateway_timeout", "upstream did not answer in time", NULL);
+        break;
+    case S_RESPONSE:
+        session_end(s, "upstream_timeout");
+        break;
+    case S_RELAY:
+        relay_idle_check(s);
+        break;
+    case S_CLOSING:
+        session_end(s, s->end_cause);
+        break;
+    case S_FLUSH:
+        session_kill(s);
+        break;
+    case S_DEAD:
+        session_free(s);
+        break;
+    }
+}
+
+static void on_client_read(struct bufferevent *bev, void *arg)
+{
+    struct session *s = arg;
+
+    switch (s->state) {
+    case S_HEAD:
+        read_head(s);
+        break;
+    case S_RELAY:
+    case S_CLOSING:
+        relay_pump(s, &s->c2u);
+        break;
+    case S_FLUSH:
+        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_up_read(struct bufferevent *bev, void *arg)
+{
+    struct session *s = arg;
+
+    switch (s->state) {
+    case S_UPSTREAM_HEAD:
+        read_upstream_head(s);
+        break;
+    case S_RESPONSE:
+        relay_response(s);
+        break;
+    case S_RELAY:
+    case S_CLOSING:
+        relay_pump(s, &s->u2c);
+        break;
+    case S_FLUSH:
+        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_client_write(struct bufferevent *bev, void *arg)
+{
+    struct session *s = arg;
+
+    (void)bev;
+    if (s->state == S_FLUSH)
+        finish_check(s);
+    else if (s->state == S_RELAY || s->state == S_CLOSING)
+        relay_resume(s, &s->u2c);
+    else if (s->state == S_RESPONSE)
+        relay_response(s);
+}
+
+static void on_up_write(struct bufferevent *bev, void *arg)
+{
+    struct session *s = arg;
+
+    (void)bev;
+    if (s->state == S_FLUSH)
+        finish_check(s);
+    else if (s->state == S_RELAY || s->state == S_CLOSING)
+        relay_resume(s, &s->c2u);
+}
+
+static void on_client_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct session *s = arg;
+
+    (void)bev;
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        return;
+    switch (s->state) {
+    case S_FLUSH:
+        s->client_done = 1;
+        finish_check(s);
+        break;
+    case S_RELAY:
+    case S_CLOSING:
+        /* Whatever the client still had to say was pumped on read; after
+         * an EOF it may still read what is queued for it. */
+        if (what & BEV_EVENT_ERROR)
+            s->client_done = 1;
+        session_end(s, what & BEV_EVENT_ERROR ? "client_error" : "client_closed");
+        break;
+    default:
+        if (!s->end_cause)
+            s->end_cause = "client_closed";
+        session_kill(s);
+        break;
+    }
+}
+
+static void on_up_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct session *s = arg;
+
+    (void)bev;
+    if (s->state == S_CONNECTING) {
+        if (what & BEV_EVENT_CONNECTED) {
+            evtimer_del(s->timer);
+            upstream_connected(s);
+        } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+            evtimer_del(s->timer);
+            upstream_failed(s, 0);
+        }
+        return;
+    }
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        return;
+    switch (s->state) {
+    case S_UPSTREAM_HEAD:
+        slog(LOG_WARNING, s, "upstream closed before its response head");
+        s->end_cause = "upstream_closed";
+        session_reject(s, 502, "bad_gateway", "upstream closed the connection", NULL);
+        break;
+    case S_FLUSH:
+        s->upstream_done = 1;
+        finish_check(s);
+        break;
+    default:
+        if (what & BEV_EVENT_ERROR)
+            s->upstream_done = 1;
+        session_end(s, what & BEV_EVENT_ERROR ? "upstream_error" : "upstream_closed");
+        break;
+    }
+}

@@ -1,1 +1,234 @@
-/* placeholder */
+/* Workers: one event_base per thread, SO_REUSEPORT listeners each, and a
+ * session list of their own. The main thread only talks to a worker by
+ * setting a flag and activating its wake event. */
+#include "worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+
+#include "config.h"
+#include "log.h"
+#include "session.h"
+#include "util.h"
+
+long worker_connections;
+
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct config *current;
+static int workers_running;
+
+struct config *worker_config_acquire(void)
+{
+    struct config *c;
+
+    pthread_mutex_lock(&current_lock);
+    c = config_ref(current);
+    pthread_mutex_unlock(&current_lock);
+    return c;
+}
+
+void worker_config_install(struct config *c)
+{
+    struct config *old;
+
+    pthread_mutex_lock(&current_lock);
+    old = current;
+    current = c;
+    pthread_mutex_unlock(&current_lock);
+    if (old)
+        config_unref(old);
+}
+
+void worker_session_added(struct worker *w, struct session *s)
+{
+    s->prev = NULL;
+    s->next = w->sessions;
+    if (w->sessions)
+        w->sessions->prev = s;
+    w->sessions = s;
+    w->nsessions++;
+}
+
+static void maybe_done(struct worker *w)
+{
+    if (w->draining && w->nsessions == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+void worker_session_removed(struct worker *w, struct session *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        w->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    w->nsessions--;
+    __atomic_sub_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
+    maybe_done(w);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    struct worker *w = arg;
+    struct config *cfg = worker_config_acquire();
+    long n = __atomic_add_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
+
+    (void)l;
+    if (n > cfg->max_connections) {
+        /* Over the limit: refuse before spending anything on the peer. */
+        static const char busy[] =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            "Connection: close\r\nContent-Length: 75\r\n\r\n"
+            "{\"error\":\"service_unavailable\",\"error_description\":\"too many connections\"}";
+        ssize_t wr = write(fd, busy, sizeof(busy) - 1);
+        (void)wr;
+        close(fd);
+        __atomic_sub_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
+        config_unref(cfg);
+        return;
+    }
+    evutil_make_socket_nonblocking(fd);
+    if (!session_new(w, cfg, fd, sa, salen)) {
+        __atomic_sub_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
+        log_err("cannot allocate a session");
+    }
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+
+    (void)l;
+    (void)arg;
+    /* EMFILE and friends: keep running, the next accept may succeed. */
+    log_err("accept: %s", evutil_socket_error_to_string(err));
+}
+
+static void stop_listening(struct worker *w)
+{
+    for (size_t i = 0; i < w->nlisteners; i++)
+        if (w->listeners[i])
+            evconnlistener_free(w->listeners[i]);
+    free(w->listeners);
+    w->listeners = NULL;
+    w->nlisteners = 0;
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct session *s, *next;
+    int force = __atomic_load_n(&w->force_requested, __ATOMIC_ACQUIRE);
+
+    (void)fd;
+    (void)what;
+    if (!__atomic_load_n(&w->stop_requested, __ATOMIC_ACQUIRE))
+        return;
+    stop_listening(w);
+    w->draining = 1;
+    for (s = w->sessions; s; s = next) {
+        next = s->next;
+        if (force)
+            session_abort(s);
+        else
+            session_shutdown(s, 1001, "going away");
+    }
+    maybe_done(w);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    event_base_dispatch(w->base);
+    __atomic_sub_fetch(&workers_running, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+struct worker *workers_start(struct config *cfg, int n, char *err, size_t errlen)
+{
+    struct worker *ws = util_xcalloc((size_t)n, sizeof(*ws));
+    sigset_t all, old;
+
+    evthread_use_pthreads();
+    for (int i = 0; i < n; i++) {
+        struct worker *w = &ws[i];
+        w->id = i;
+        w->base = event_base_new();
+        if (!w->base) {
+            snprintf(err, errlen, "cannot create an event base");
+            return NULL;
+        }
+        w->wake = event_new(w->base, -1, EV_PERSIST, on_wake, w);
+        /* A persistent event with no fd only runs when activated. */
+        event_add(w->wake, NULL);
+        w->listeners = util_xcalloc(cfg->nlistens, sizeof(*w->listeners));
+        w->nlisteners = cfg->nlistens;
+        for (size_t j = 0; j < cfg->nlistens; j++) {
+            const struct listen_conf *lc = &cfg->listens[j];
+            unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
+                             LEV_OPT_CLOSE_ON_EXEC;
+            w->listeners[j] = evconnlistener_new_bind(w->base, on_accept, w, flags, 4096,
+                                                      (const struct sockaddr *)&lc->addr.ss,
+                                                      (int)lc->addr.len);
+            if (!w->listeners[j]) {
+                snprintf(err, errlen, "%s:%d: cannot listen on %s: %s", cfg->path, lc->line,
+                         lc->addr.text, strerror(errno));
+                return NULL;
+            }
+            evconnlistener_set_error_cb(w->listeners[j], on_accept_error);
+        }
+    }
+    /* Signals belong to the main thread. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]) != 0) {
+            snprintf(err, errlen, "cannot start worker thread: %s", strerror(errno));
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            return NULL;
+        }
+        __atomic_add_fetch(&workers_running, 1, __ATOMIC_RELAXED);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return ws;
+}
+
+void workers_request_stop(struct worker *ws, int n, int force)
+{
+    for (int i = 0; i < n; i++) {
+        __atomic_store_n(&ws[i].stop_requested, 1, __ATOMIC_RELEASE);
+        if (force)
+            __atomic_store_n(&ws[i].force_requested, 1, __ATOMIC_RELEASE);
+        event_active(ws[i].wake, EV_READ, 0);
+    }
+}
+
+void workers_join(struct worker *ws, int n)
+{
+    if (!ws)
+        return;
+    for (int i = 0; i < n; i++) {
+        pthread_join(ws[i].thread, NULL);
+        stop_listening(&ws[i]);
+        event_free(ws[i].wake);
+        event_base_free(ws[i].base);
+    }
+    free(ws);
+}
+
+int workers_all_done(void)
+{
+    return __atomic_load_n(&workers_running, __ATOMIC_ACQUIRE) == 0;
+}

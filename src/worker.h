@@ -1,1 +1,49 @@
+/* Workers: shared-nothing event-loop threads, each with its own
+ * event_base, SO_REUSEPORT listeners and session list. */
+#ifndef WSGATE_WORKER_H
+#define WSGATE_WORKER_H
 
+#include <pthread.h>
+#include <stddef.h>
+
+struct config;
+struct event_base;
+struct event;
+struct evconnlistener;
+struct session;
+
+struct worker {
+    int id;
+    pthread_t thread;
+    struct event_base *base;
+    struct evconnlistener **listeners;
+    size_t nlisteners;
+    struct event *wake;             /* main thread -> worker: look at flags */
+    int stop_requested;             /* set by main, read on wake */
+    int force_requested;
+    int draining;                   /* listeners gone, waiting for sessions */
+    struct session *sessions;       /* intrusive list of live sessions */
+    size_t nsessions;
+    unsigned long next_session_id;
+};
+
+/* The configuration new connections use; the caller owns a reference. */
+struct config *worker_config_acquire(void);
+/* Installs c (takes the caller's reference) for new connections. */
+void worker_config_install(struct config *c);
+
+/* Creates n workers bound to cfg's listen addresses. Returns NULL with err
+ * when any listener cannot be bound. */
+struct worker *workers_start(struct config *cfg, int n, char *err, size_t errlen);
+/* Stop accepting and close every session with 1001; force: drop at once. */
+void workers_request_stop(struct worker *w, int n, int force);
+/* Joins the threads once they have finished; frees them. */
+void workers_join(struct worker *w, int n);
+int workers_all_done(void);
+
+void worker_session_added(struct worker *w, struct session *s);
+void worker_session_removed(struct worker *w, struct session *s);
+
+extern long worker_connections;     /* atomic: client connections open */
+
+#endif
