@@ -73,18 +73,23 @@ unsigned char *util_b64url_decode(const char *in, size_t len, size_t *outlen)
 long util_b64_decode(const char *in, size_t len, unsigned char *out, size_t cap)
 {
     size_t pad = 0;
-    unsigned char tmp[512];
+    unsigned char *tmp;
+    long n;
 
-    if (len % 4 != 0 || len / 4 * 3 > sizeof(tmp))
+    if (len % 4 != 0)
         return -1;
     while (pad < 2 && len > 0 && in[len - 1] == '=') {
         len--;
         pad++;
     }
-    long n = b64_decode_core(in, len, tmp, 0);
-    if (n < 0 || (size_t)n > cap)
-        return -1;
-    memcpy(out, tmp, (size_t)n);
+    /* Decode aside: out may be smaller than the worst case. */
+    tmp = util_xmalloc(len / 4 * 3 + 3);
+    n = b64_decode_core(in, len, tmp, 0);
+    if (n >= 0 && (size_t)n <= cap)
+        memcpy(out, tmp, (size_t)n);
+    else
+        n = -1;
+    free(tmp);
     return n;
 }
 
