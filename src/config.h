@@ -1,5 +1,8 @@
 /* Configuration: the parsed, validated, immutable object every session
- * holds a reference to. Reload builds a new one and swaps the pointer. */
+ * holds a reference to. Reload builds a new one and swaps the pointer.
+ * Grammar, directives and defaults: man/wsgate.conf.5 (one table in
+ * config.c; the names there, in the man page and in conf/wsgate.conf
+ * are the same words). */
 #ifndef WSGATE_CONFIG_H
 #define WSGATE_CONFIG_H
 
@@ -13,13 +16,13 @@ struct keystore;
 struct sockaddr_text {
     struct sockaddr_storage ss;
     socklen_t len;
-    char *text;                     /* as written: "127.0.0.1:8080", "[::1]:8080" */
+    char *text;                     /* as written: "127.0.0.1:8080", "[::1]:8080", "*:8080" */
 };
 
 struct listen_conf {
     struct sockaddr_text addr;
-    int tls;                        /* "tls" flag (TLS itself: later issue) */
-    int line;
+    int tls;                        /* "tls" flag: refused at load until TLS lands, so 0 */
+    int line;                       /* of the listen directive */
 };
 
 struct claim_req {
@@ -33,12 +36,14 @@ struct identity_header {
 };
 
 struct route {
-    char *prefix;
+    char *prefix;                   /* starts with '/', no space, control, '?' or '#' */
     size_t prefix_len;
     struct sockaddr_text *upstreams;
     size_t nupstreams;
     int origins_any;                /* origins any; */
-    char **origins;                 /* patterns, lower-cased, default port removed */
+    char **origins;                 /* patterns, lower-cased, default port removed;
+                                     * none (the default): only requests
+                                     * without Origin pass */
     size_t norigins;
     struct claim_req *require;      /* require_claim, all must hold */
     size_t nrequire;
@@ -48,7 +53,7 @@ struct route {
     int strip_credentials;          /* default on */
     int auth;                       /* default on */
     unsigned rr_next;               /* round-robin cursor, atomic add */
-    int line;
+    int line;                       /* of the route block */
 };
 
 enum token_source_kind {
@@ -61,18 +66,27 @@ enum token_source_kind {
 
 struct token_source {
     enum token_source_kind kind;
-    char *name;                     /* header, cookie or parameter name; NULL for subprotocol */
+    char *name;                     /* header, cookie or parameter name as written
+                                     * ("Authorization" by default); NULL for subprotocol */
 };
 
 enum log_target_kind { LOGT_OFF, LOGT_STDERR, LOGT_FILE };
 
+/* Defaults (config_load fills them before parsing): workers auto,
+ * max_connections 10000, handshake_timeout 10s, upstream_connect_timeout 5s,
+ * idle_timeout 0, shutdown_timeout 10s, max_message_size 1m,
+ * max_header_size 16k, access_log stderr (plain text), error_log stderr
+ * info; jwt: algorithms RS256 ES256 (+ HS256 when an hmac_secret_file is
+ * loaded), leeway 0, require_claims exp, token_sources
+ * header:Authorization, on_expiry close; route: strip_credentials on,
+ * auth on, no origins. */
 struct config {
     int refs;                       /* atomic */
     char *path;
 
     struct listen_conf *listens;
     size_t nlistens;
-    int workers;                    /* resolved: "auto" = online CPUs */
+    int workers;                    /* resolved: "auto" = online CPUs, 1..64 */
     long max_connections;
     int64_t handshake_timeout_ms;
     int64_t upstream_connect_timeout_ms;
@@ -82,14 +96,14 @@ struct config {
     size_t max_header_size;
 
     enum log_target_kind access_log;
-    char *access_log_path;
+    char *access_log_path;          /* LOGT_FILE only, else NULL */
     int access_log_json;
     enum log_target_kind error_log;
-    char *error_log_path;
+    char *error_log_path;           /* LOGT_FILE only, else NULL; never LOGT_OFF */
     int error_level;                /* LOG_ERR..LOG_DEBUG from log.h */
 
     /* jwt { } */
-    struct keystore *keys;
+    struct keystore *keys;          /* never NULL, may be empty when no route has auth */
     struct jwt_policy policy;       /* points into the fields below */
     char *issuer;
     char **audiences;
@@ -100,13 +114,29 @@ struct config {
     size_t nsources;
     int on_expiry_close;            /* default on (close) */
 
+    /* Revocation (redis, redis_prefix, redis_failure, redis_timeout,
+     * revocation_sweep); redis == 0 when not configured. */
+    int redis;
+    char *redis_host;               /* numeric address, or NULL with redis_unix */
+    int redis_port;
+    char *redis_unix;               /* unix:PATH */
+    char *redis_prefix;             /* default "wsgate:" */
+    int redis_failure_allow;        /* redis_failure allow; default reject */
+    int64_t redis_timeout_ms;       /* handshake lookup deadline, default 500ms */
+    int64_t revocation_sweep_ms;    /* default 1s */
+
     struct route *routes;           /* sorted by prefix length, longest first */
     size_t nroutes;
 };
 
-/* Loads and validates path, including every key file. On error returns
- * NULL with "FILE:LINE: message" in err. */
+/* Loads and validates path, including every key file. Relative paths
+ * inside are relative to the current directory. On error returns NULL with
+ * "FILE:LINE: message" in err ("FILE: message" for whole-file problems:
+ * cannot open, no listen, no route); err may be NULL. The result has one
+ * reference. */
 struct config *config_load(const char *path, char *err, size_t errlen);
+/* Atomic reference count, safe across worker threads; both accept NULL.
+ * The last unref frees everything, the key store included. */
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c);
 
@@ -114,7 +144,9 @@ void config_unref(struct config *c);
  * locations); NULL when none. */
 struct route *config_route(const struct config *c, const char *path, size_t len);
 
-/* Parses "host:port", "[v6]:port" (numeric only); -1 with err on failure. */
+/* Parses "host:port", "[v6]:port" (numeric only, plus "localhost" as
+ * 127.0.0.1; port 1..65535); out->text is a malloc'd copy of s. -1 with
+ * err = "\"S\": reason" on failure. */
 int config_parse_addr(const char *s, struct sockaddr_text *out, char *err, size_t errlen);
 
 #endif

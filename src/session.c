@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -21,6 +22,7 @@
 #include "config.h"
 #include "log.h"
 #include "relay.h"
+#include "revoke.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -40,6 +42,8 @@ static void on_up_write(struct bufferevent *bev, void *arg);
 static void on_up_event(struct bufferevent *bev, short what, void *arg);
 static void upstream_try(struct session *s);
 static void session_finish(struct session *s);
+static void admitted(struct session *s);
+static void on_check_done(void *arg, int result);
 
 static void arm_timer(struct session *s, int64_t ms)
 {
@@ -77,7 +81,8 @@ struct session *session_new(struct worker *w, struct config *cfg, int fd,
     (void)salen;
     s->w = w;
     s->cfg = cfg;
-    s->id = ++w->next_session_id;
+    static unsigned long next_id;
+    s->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
     s->state = S_HEAD;
     s->started_ms = s->last_activity_ms = util_now_ms();
     format_peer(s, sa);
@@ -107,6 +112,10 @@ struct session *session_new(struct worker *w, struct config *cfg, int fd,
 
 static void session_free(struct session *s)
 {
+    revoke_check_cancel(s->check);
+    revoke_untrack(s->w->rv, s);
+    if (s->expiry)
+        event_free(s->expiry);
     if (s->client)
         bufferevent_free(s->client);
     if (s->upstream)
@@ -127,6 +136,11 @@ static void session_kill(struct session *s)
     if (s->state == S_DEAD)
         return;
     s->state = S_DEAD;
+    revoke_check_cancel(s->check);
+    s->check = NULL;
+    revoke_untrack(s->w->rv, s);
+    if (s->expiry)
+        evtimer_del(s->expiry);
     if (s->client)
         bufferevent_disable(s->client, EV_READ | EV_WRITE);
     if (s->upstream)
@@ -199,10 +213,110 @@ static void head_received(struct session *s)
     }
     /* Bytes the client sent after its head stay buffered until the 101. */
     bufferevent_disable(s->client, EV_READ);
+    if (s->adm.have_claims && s->w->rv && s->cfg->redis) {
+        s->state = S_CHECK;
+        s->check = revoke_check_start(s->w->rv, &s->adm.claims, on_check_done, s);
+        if (!s->check)
+            on_check_done(s, REVOKE_UNAVAILABLE);
+        return;
+    }
+    admitted(s);
+}
+
+static void on_check_done(void *arg, int result)
+{
+    struct session *s = arg;
+
+    s->check = NULL;
+    if (result == REVOKE_REVOKED) {
+        slog(LOG_INFO, s, "rejected 401: token revoked");
+        s->end_cause = "token_revoked";
+        session_reject(s, 401, "invalid_token", "token revoked",
+                       "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", "
+                       "error_description=\"token revoked\"");
+        return;
+    }
+    if (result == REVOKE_UNAVAILABLE) {
+        if (!s->cfg->redis_failure_allow) {
+            slog(LOG_INFO, s, "rejected 503: revocation store unavailable");
+            s->end_cause = "redis_unavailable";
+            session_reject(s, 503, "service_unavailable", "revocation service unavailable", NULL);
+            return;
+        }
+        revoke_count_allowed(s->w->rv);
+        slog(LOG_DEBUG, s, "revocation store unavailable, admitted (redis_failure allow)");
+    }
+    admitted(s);
+}
+
+static void on_expiry(evutil_socket_t fd, short what, void *arg)
+{
+    struct session *s = arg;
+
+    (void)fd;
+    (void)what;
+    switch (s->state) {
+    case S_RELAY:
+        relay_close(s, 4401, "token expired", "token_expired");
+        break;
+    case S_CHECK:
+    case S_CONNECTING:
+    case S_UPSTREAM_HEAD:
+        s->end_cause = "token_expired";
+        session_reject(s, 401, "invalid_token", "token expired",
+                       "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", "
+                       "error_description=\"token expired\"");
+        break;
+    default:
+        break;
+    }
+}
+
+/* The decision holds for the life of the socket: index the session for
+ * revocations and arm its expiry, then go upstream. */
+static void admitted(struct session *s)
+{
+    if (s->adm.have_claims) {
+        revoke_track(s->w->rv, s);
+        if (s->cfg->on_expiry_close && s->adm.claims.has_exp) {
+            struct timeval now, tv;
+            int64_t at_ms = (s->adm.claims.exp + s->cfg->policy.leeway) * 1000, wait_ms;
+            gettimeofday(&now, NULL);
+            wait_ms = at_ms - ((int64_t)now.tv_sec * 1000 + now.tv_usec / 1000);
+            if (wait_ms < 0)
+                wait_ms = 0;
+            tv.tv_sec = (time_t)(wait_ms / 1000);
+            tv.tv_usec = (suseconds_t)((wait_ms % 1000) * 1000);
+            s->expiry = evtimer_new(s->w->base, on_expiry, s);
+            if (s->expiry)
+                evtimer_add(s->expiry, &tv);
+        }
+    }
     s->state = S_CONNECTING;
     s->up_first = upstream_first(s->adm.route);
     s->up_attempt = 0;
     upstream_try(s);
+}
+
+void session_revoked(struct session *s)
+{
+    switch (s->state) {
+    case S_RELAY:
+        relay_close(s, 4403, "token revoked", "token_revoked");
+        break;
+    case S_CONNECTING:
+    case S_UPSTREAM_HEAD:
+        s->end_cause = "token_revoked";
+        session_reject(s, 401, "invalid_token", "token revoked",
+                       "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", "
+                       "error_description=\"token revoked\"");
+        break;
+    case S_RESPONSE:
+        session_end(s, "token_revoked");
+        break;
+    default:
+        break;
+    }
 }
 
 static void read_head(struct session *s)
@@ -481,6 +595,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         slog(LOG_INFO, s, "rejected 408: request head not complete in time");
         s->end_cause = "request_timeout";
         session_reject(s, 408, "request_timeout", "request head not received in time", NULL);
+        break;
+    case S_CHECK:
         break;
     case S_CONNECTING:
         upstream_failed(s, 1);

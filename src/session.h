@@ -15,9 +15,11 @@ struct worker;
 struct config;
 struct bufferevent;
 struct event;
+struct revoke_check;
 
 enum session_state {
     S_HEAD,             /* reading the client's request head (handshake_timeout) */
+    S_CHECK,            /* token verified; asking Redis whether it is revoked */
     S_CONNECTING,       /* admitted; connecting to an upstream (upstream_connect_timeout) */
     S_UPSTREAM_HEAD,    /* request sent; reading the backend's response head */
     S_RESPONSE,         /* backend declined the upgrade: relaying its answer, then close */
@@ -68,6 +70,11 @@ struct session {
     const char *end_cause;          /* why the session ended, for the access log */
     int status;                     /* HTTP status the client got */
 
+    struct revoke_check *check;     /* S_CHECK: the Redis lookup under way */
+    struct session *rv_next[2];     /* revocation index chains: by jti, by sub */
+    int rv_tracked;
+    struct event *expiry;           /* exp + leeway: close 4401 (on_expiry close) */
+
     int client_done, upstream_done; /* S_FLUSH: this side is fully closed */
     int lingering;                  /* S_FLUSH: all written, waiting for the peers' FIN */
     int64_t started_ms, last_activity_ms;
@@ -80,6 +87,8 @@ struct session *session_new(struct worker *w, struct config *cfg, int fd,
 void session_shutdown(struct session *s, int code, const char *reason);
 /* Stops relaying, lets queued bytes leave, then closes both sides. */
 void session_end(struct session *s, const char *cause);
+/* The session's token was revoked while it was live: close with 4403. */
+void session_revoked(struct session *s);
 /* Drops the session without any goodbye (forced shutdown). */
 void session_abort(struct session *s);
 

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "revoke.h"
 #include "session.h"
 #include "util.h"
 
@@ -170,6 +171,7 @@ struct worker *workers_start(struct config *cfg, int n, char *err, size_t errlen
             snprintf(err, errlen, "cannot create an event base");
             return NULL;
         }
+        w->rv = revoke_new(w->base, cfg, i);
         w->wake = event_new(w->base, -1, EV_PERSIST, on_wake, w);
         /* A persistent event with no fd only runs when activated. */
         event_add(w->wake, NULL);
@@ -222,6 +224,7 @@ void workers_join(struct worker *ws, int n)
     for (int i = 0; i < n; i++) {
         pthread_join(ws[i].thread, NULL);
         stop_listening(&ws[i]);
+        revoke_free(ws[i].rv);
         event_free(ws[i].wake);
         event_base_free(ws[i].base);
     }

@@ -11,6 +11,7 @@ struct event_base;
 struct event;
 struct evconnlistener;
 struct session;
+struct revoke;
 
 struct worker {
     int id;
@@ -22,9 +23,9 @@ struct worker {
     int stop_requested;             /* set by main, read on wake */
     int force_requested;
     int draining;                   /* listeners gone, waiting for sessions */
+    struct revoke *rv;              /* Redis revocation for this worker, NULL without redis */
     struct session *sessions;       /* intrusive list of live sessions */
     size_t nsessions;
-    unsigned long next_session_id;
 };
 
 /* The configuration new connections use; the caller owns a reference. */
