@@ -42,10 +42,11 @@ int ws_parse_header(const unsigned char *p, size_t n, struct ws_frame *f)
 
 int ws_tracker_begin(struct ws_tracker *t, const struct ws_frame *f)
 {
-    if (t->from_client && !f->masked)
-        return 1002;
+    /* Set first: even a rejected frame must be skipped whole. */
     t->last_opcode = f->opcode;
     t->left = f->header_len + f->payload_len;
+    if (t->from_client && !f->masked)
+        return 1002;
     if (f->opcode >= 0x8) {
         /* Control frames may sit between fragments but never fragment. */
         if (!f->fin || f->payload_len > 125 || f->opcode > WS_OP_PONG)
