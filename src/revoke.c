@@ -235,6 +235,21 @@ static void schedule_retry(struct revoke *r)
     r->retry_ms = r->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : r->retry_ms * 2;
 }
 
+static void on_cmd_ping(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct revoke *r = priv;
+    redisReply *rep = reply;
+
+    (void)ac;
+    if (!rep || rep->type == REDIS_REPLY_ERROR || !r->cmd)
+        return;
+    r->cmd_up = 1;
+    r->retry_ms = RETRY_MIN_MS;
+    note_up(r);
+    /* Revocations made while we were away apply at once. */
+    sweep_start(r);
+}
+
 static void on_cmd_connect(const redisAsyncContext *ac, int status)
 {
     struct revoke *r = ac->data;
@@ -246,11 +261,8 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
         schedule_retry(r);
         return;
     }
-    r->cmd_up = 1;
-    r->retry_ms = RETRY_MIN_MS;
-    note_up(r);
-    /* Revocations made while we were away apply at once. */
-    sweep_start(r);
+    /* TCP is up; Redis is up once it answers. */
+    redisAsyncCommand(r->cmd, on_cmd_ping, r, "PING");
 }
 
 static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
@@ -280,8 +292,7 @@ static void on_sub_connect(const redisAsyncContext *ac, int status)
         schedule_retry(r);
         return;
     }
-    r->sub_up = 1;
-    note_up(r);
+    /* Up once the PSUBSCRIBE is confirmed (on_keyspace). */
 }
 
 static void on_sub_disconnect(const redisAsyncContext *ac, int status)
@@ -380,7 +391,7 @@ static void key_revoked(struct revoke *r, const char *key, size_t len)
         struct sub_lookup *l = util_xcalloc(1, sizeof(*l));
         l->r = r;
         l->sub = sub;
-        if (redisAsyncCommand(r->cmd, on_sub_value, l, "GET %s%s", r->prefix, sub) != REDIS_OK) {
+        if (redisAsyncCommand(r->cmd, on_sub_value, l, "GET %ssub:%s", r->prefix, sub) != REDIS_OK) {
             free(l->sub);
             free(l);
         }
@@ -394,6 +405,13 @@ static void on_keyspace(redisAsyncContext *ac, void *reply, void *priv)
     const char *chan, *key;
 
     (void)ac;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+        rep->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(rep->element[0]->str, "psubscribe") == 0) {
+        r->sub_up = 1;
+        note_up(r);
+        return;
+    }
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 4)
         return;
     if (strcmp(rep->element[0]->str, "pmessage") != 0 ||
