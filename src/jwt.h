@@ -42,10 +42,21 @@ struct jwt_claims {
 };
 
 /* Verifies token (len bytes, compact serialisation) at time now (unix
- * seconds). On success fills out and returns 0. On failure returns -1 and
- * puts a short, token-free reason into err ("token expired", "bad
- * signature", "algorithm not allowed", ...), suitable for the
- * error_description of a 401. */
+ * seconds). On success fills out and returns 0. On failure returns -1,
+ * leaves out zeroed (jwt_claims_clear is harmless on it) and puts a short,
+ * token-free reason into err, suitable for the error_description of a 401.
+ * The reasons, in the order the checks run:
+ *   "malformed token"              not 3 segments, empty header/payload,
+ *                                  base64url, JSON, > 16 KiB, claim types
+ *                                  (an empty signature is well-formed: alg
+ *                                  none gets the next reason)
+ *   "algorithm not allowed"        none, unknown, or not in pol->algs
+ *   "unsupported critical header"  any crit
+ *   "no matching key"              no key of the alg's family (and kid)
+ *   "bad signature"
+ *   "missing claim NAME"           from pol->require_claims
+ *   "token expired" "token not yet valid" "token issued in the future"
+ *   "issuer mismatch" "audience mismatch" */
 int jwt_verify(const struct jwt_policy *pol, const char *token, size_t len,
                int64_t now, struct jwt_claims *out, char *err, size_t errlen);
 void jwt_claims_clear(struct jwt_claims *c);
@@ -54,8 +65,9 @@ void jwt_claims_clear(struct jwt_claims *c);
  * compared through their JSON text) or is an array containing it. */
 int jwt_claim_matches(const struct jwt_claims *c, const char *claim, const char *value);
 /* Claim rendered for an identity header: strings as is, numbers and
- * booleans as JSON text, arrays joined with ','. malloc'd; NULL if absent
- * or of a type that cannot be rendered (object, null). */
+ * booleans as JSON text (integral numbers without a fraction), arrays of
+ * those joined with ',' (object/null/array elements left out). malloc'd;
+ * NULL if absent or of a type that cannot be rendered (object, null). */
 char *jwt_claim_string(const struct jwt_claims *c, const char *claim);
 
 #endif
