@@ -29,6 +29,14 @@ static void json_str(struct evbuffer *b, const char *s, size_t n)
     evbuffer_add(b, "\"", 1);
 }
 
+void accesslog_json_string(struct evbuffer *b, const char *s, size_t n)
+{
+    if (s)
+        json_str(b, s, n);
+    else
+        evbuffer_add(b, "null", 4);
+}
+
 static void json_cstr(struct evbuffer *b, const char *s)
 {
     if (s)

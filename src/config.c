@@ -809,6 +809,20 @@ static int set_on_expiry(struct parser *ps, const struct directive *d, struct wo
     return 0;
 }
 
+static int set_status_listen(struct parser *ps, const struct directive *d, struct word *a, int n,
+                             void *obj)
+{
+    struct config *cfg = obj;
+    char err[256];
+
+    free(cfg->status_addr.text);
+    cfg->status_addr.text = NULL;
+    if (config_parse_addr(a[1].s, &cfg->status_addr, err, sizeof(err)) < 0)
+        return fail(ps, a[1].line, "status_listen %s", err);
+    cfg->status_listen = 1;
+    return 0;
+}
+
 /* revocation */
 
 static int set_redis(struct parser *ps, const struct directive *d, struct word *a, int n,
@@ -818,6 +832,7 @@ static int set_redis(struct parser *ps, const struct directive *d, struct word *
     struct sockaddr_text addr;
     char err[256], host[INET6_ADDRSTRLEN];
 
+    free(cfg->status_addr.text);
     free(cfg->redis_host);
     free(cfg->redis_unix);
     cfg->redis_host = cfg->redis_unix = NULL;
@@ -829,7 +844,7 @@ static int set_redis(struct parser *ps, const struct directive *d, struct word *
         return 0;
     }
     if (config_parse_addr(a[1].s, &addr, err, sizeof(err)) < 0)
-        return fail(ps, a[1].line, "redis \"%.200s\": %s", a[1].s, err);
+        return fail(ps, a[1].line, "redis %s", err);
     if (addr.ss.ss_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&addr.ss;
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
@@ -1048,6 +1063,11 @@ static const struct directive directives[] = {
       1024 * 1024 },
     { "access_log", CTX_MAIN, 1, 2, 0, set_access_log, 0, 0, 0 },
     { "error_log", CTX_MAIN, 1, 2, 0, set_error_log, 0, 0, 0 },
+    { "status_listen", CTX_MAIN, 1, 1, 0, set_status_listen, 0, 0, 0 },
+    { "max_connections_per_ip", CTX_MAIN, 1, 1, 0, set_long,
+      FIELD(config, max_connections_per_ip), 0, 10000000 },
+    { "max_sessions_per_subject", CTX_MAIN, 1, 1, 0, set_long,
+      FIELD(config, max_sessions_per_subject), 0, 10000000 },
     { "redis", CTX_MAIN, 1, 1, 0, set_redis, 0, 0, 0 },
     { "redis_prefix", CTX_MAIN, 1, 1, 0, set_string, FIELD(config, redis_prefix), 0, 0 },
     { "redis_failure", CTX_MAIN, 1, 1, 0, set_redis_failure, 0, 0, 0 },

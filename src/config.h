@@ -114,6 +114,12 @@ struct config {
     size_t nsources;
     int on_expiry_close;            /* default on (close) */
 
+    /* status_listen (status_listen == 0 when not configured) and limits. */
+    int status_listen;
+    struct sockaddr_text status_addr;
+    long max_connections_per_ip;    /* 0 = unlimited */
+    long max_sessions_per_subject;  /* 0 = unlimited, per instance */
+
     /* Revocation (redis, redis_prefix, redis_failure, redis_timeout,
      * revocation_sweep); redis == 0 when not configured. */
     int redis;

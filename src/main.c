@@ -12,7 +12,9 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "connlimit.h"
 #include "log.h"
+#include "status.h"
 #include "util.h"
 #include "worker.h"
 
@@ -34,6 +36,7 @@ struct mainctx {
     int stopping;
     int64_t stop_deadline_ms;
     struct event *poll;
+    struct status *status;
 };
 
 static void usage(FILE *f)
@@ -85,6 +88,9 @@ static void reload(struct mainctx *m)
     }
     if (!same_listeners(m->cfg, c))
         log_warn("reload: listen addresses changed; they take effect at the next restart");
+    if (c->status_listen != m->cfg->status_listen ||
+        (c->status_listen && strcmp(c->status_addr.text, m->cfg->status_addr.text) != 0))
+        log_warn("reload: status_listen changed; it takes effect at the next restart");
     if (c->workers != m->cfg->workers)
         log_warn("reload: workers changed; it takes effect at the next restart");
     config_unref(m->cfg);
@@ -194,6 +200,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
 
+    limits_init();
     worker_config_install(config_ref(m.cfg));
     m.nworkers = m.cfg->workers;
     m.workers = workers_start(m.cfg, m.nworkers, err, sizeof(err));
@@ -202,6 +209,15 @@ int main(int argc, char **argv)
         return 1;
     }
     m.base = event_base_new();
+    if (m.cfg->status_listen) {
+        m.status = status_start(m.base, m.cfg, m.workers, m.nworkers, &m.stopping, err, sizeof(err));
+        if (!m.status) {
+            fprintf(stderr, "wsgate: %s\n", err);
+            workers_request_stop(m.workers, m.nworkers, 1);
+            workers_join(m.workers, m.nworkers);
+            return 1;
+        }
+    }
     for (int i = 0; signums[i]; i++) {
         sigs[i] = evsignal_new(m.base, signums[i], on_signal, &m);
         event_add(sigs[i], NULL);
@@ -214,6 +230,8 @@ int main(int argc, char **argv)
     event_base_dispatch(m.base);
 
     workers_join(m.workers, m.nworkers);
+    status_stop(m.status);
+    limits_shutdown();
     for (int i = 0; signums[i]; i++)
         event_free(sigs[i]);
     if (m.poll)

@@ -16,6 +16,8 @@
 #include "session.h"
 #include "util.h"
 #include "ws.h"
+#include "worker.h"
+#include "metrics.h"
 
 #define CLOSE_WAIT_MS 2000      /* how long we wait for the close replies */
 
@@ -190,8 +192,13 @@ void relay_pump(struct session *s, struct relay_dir *d)
         }
         d->t.left -= n;
     }
-    if (moved)
+    if (moved) {
         s->last_activity_ms = util_now_ms();
+        if (d == &s->c2u)
+            metrics_add(s->w->m.bytes_c2u, (uint64_t)moved);
+        else
+            metrics_add(s->w->m.bytes_u2c, (uint64_t)moved);
+    }
     closing_check(s);
 }
 

@@ -156,7 +156,7 @@ static void sidx_revoke(struct revoke *r, struct sidx *ix, const char *key,
             (!cutoff || revoke_sub_cutoff_applies(cutoff, cutoff_len, s->adm.claims.has_iat,
                                                   s->adm.claims.iat))) {
             revoke_untrack(r, s);   /* unlinks s from *pp too */
-            r->st.live_closed++;
+            __atomic_add_fetch(&r->st.live_closed, 1, __ATOMIC_RELAXED);
             session_revoked(s);
             continue;
         }
@@ -243,7 +243,7 @@ static void on_cmd_ping(redisAsyncContext *ac, void *reply, void *priv)
     (void)ac;
     if (!rep || rep->type == REDIS_REPLY_ERROR || !r->cmd)
         return;
-    r->cmd_up = 1;
+    __atomic_store_n(&r->cmd_up, 1, __ATOMIC_RELAXED);
     r->retry_ms = RETRY_MIN_MS;
     note_up(r);
     /* Revocations made while we were away apply at once. */
@@ -257,7 +257,7 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
     if (status != REDIS_OK) {
         note_down(r, ac->errstr);
         r->cmd = NULL;      /* hiredis frees it after this callback */
-        r->cmd_up = 0;
+        __atomic_store_n(&r->cmd_up, 0, __ATOMIC_RELAXED);
         schedule_retry(r);
         return;
     }
@@ -274,7 +274,7 @@ static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
         return;
     note_down(r, ac->errstr);
     r->cmd = NULL;
-    r->cmd_up = 0;
+    __atomic_store_n(&r->cmd_up, 0, __ATOMIC_RELAXED);
     r->sweeping = 0;
     schedule_retry(r);
 }
@@ -288,7 +288,7 @@ static void on_sub_connect(const redisAsyncContext *ac, int status)
     if (status != REDIS_OK) {
         note_down(r, ac->errstr);
         r->sub = NULL;
-        r->sub_up = 0;
+        __atomic_store_n(&r->sub_up, 0, __ATOMIC_RELAXED);
         schedule_retry(r);
         return;
     }
@@ -304,7 +304,7 @@ static void on_sub_disconnect(const redisAsyncContext *ac, int status)
         return;
     note_down(r, ac->errstr);
     r->sub = NULL;
-    r->sub_up = 0;
+    __atomic_store_n(&r->sub_up, 0, __ATOMIC_RELAXED);
     schedule_retry(r);
 }
 
@@ -408,7 +408,7 @@ static void on_keyspace(redisAsyncContext *ac, void *reply, void *priv)
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
         rep->element[0]->type == REDIS_REPLY_STRING &&
         strcmp(rep->element[0]->str, "psubscribe") == 0) {
-        r->sub_up = 1;
+        __atomic_store_n(&r->sub_up, 1, __ATOMIC_RELAXED);
         note_up(r);
         return;
     }
@@ -446,7 +446,7 @@ static void on_scan(redisAsyncContext *ac, void *reply, void *priv)
             key_revoked(r, keys->element[i]->str, keys->element[i]->len);
     if (strcmp(rep->element[0]->str, "0") == 0) {
         r->sweeping = 0;
-        r->st.sweeps++;
+        __atomic_add_fetch(&r->st.sweeps, 1, __ATOMIC_RELAXED);
         if (r->sweep_again) {
             r->sweep_again = 0;
             sweep_start(r);
@@ -495,9 +495,9 @@ static void check_finish(struct revoke_check *chk)
     chk->done = NULL;
     if (done) {
         if (result == REVOKE_REVOKED)
-            chk->r->st.revoked++;
+            __atomic_add_fetch(&chk->r->st.revoked, 1, __ATOMIC_RELAXED);
         else if (result == REVOKE_UNAVAILABLE)
-            chk->r->st.unavailable++;
+            __atomic_add_fetch(&chk->r->st.unavailable, 1, __ATOMIC_RELAXED);
         done(chk->arg, result);
     }
 }
@@ -558,7 +558,7 @@ struct revoke_check *revoke_check_start(struct revoke *r, const struct jwt_claim
     struct revoke_check *chk;
     struct timeval tv;
 
-    r->st.checks++;
+    __atomic_add_fetch(&r->st.checks, 1, __ATOMIC_RELAXED);
     if (!r->cmd_up)
         return NULL;
     chk = util_xcalloc(1, sizeof(*chk));
@@ -682,21 +682,28 @@ void revoke_free(struct revoke *r)
     free(r);
 }
 
+/* Read from the status listener's thread: relaxed atomic loads. */
 int revoke_is_up(const struct revoke *r)
 {
-    return r && r->cmd_up;
+    return r && __atomic_load_n(&r->cmd_up, __ATOMIC_RELAXED) &&
+           __atomic_load_n(&r->sub_up, __ATOMIC_RELAXED);
 }
 
 void revoke_get_stats(const struct revoke *r, struct revoke_stats *out)
 {
-    if (r)
-        *out = r->st;
-    else
-        memset(out, 0, sizeof(*out));
+    memset(out, 0, sizeof(*out));
+    if (!r)
+        return;
+    out->checks = __atomic_load_n(&r->st.checks, __ATOMIC_RELAXED);
+    out->revoked = __atomic_load_n(&r->st.revoked, __ATOMIC_RELAXED);
+    out->unavailable = __atomic_load_n(&r->st.unavailable, __ATOMIC_RELAXED);
+    out->allowed_while_down = __atomic_load_n(&r->st.allowed_while_down, __ATOMIC_RELAXED);
+    out->live_closed = __atomic_load_n(&r->st.live_closed, __ATOMIC_RELAXED);
+    out->sweeps = __atomic_load_n(&r->st.sweeps, __ATOMIC_RELAXED);
 }
 
 void revoke_count_allowed(struct revoke *r)
 {
     if (r)
-        r->st.allowed_while_down++;
+        __atomic_add_fetch(&r->st.allowed_while_down, 1, __ATOMIC_RELAXED);
 }

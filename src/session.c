@@ -23,6 +23,8 @@
 #include "log.h"
 #include "relay.h"
 #include "revoke.h"
+#include "connlimit.h"
+#include "metrics.h"
 #include "upstream.h"
 #include "util.h"
 #include "worker.h"
@@ -42,6 +44,8 @@ static void on_up_write(struct bufferevent *bev, void *arg);
 static void on_up_event(struct bufferevent *bev, short what, void *arg);
 static void upstream_try(struct session *s);
 static void session_finish(struct session *s);
+static void session_reject(struct session *s, int status, const char *code,
+                           const char *desc, const char *extra);
 static void admitted(struct session *s);
 static void on_check_done(void *arg, int result);
 
@@ -85,6 +89,8 @@ struct session *session_new(struct worker *w, struct config *cfg, int fd,
     s->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
     s->state = S_HEAD;
     s->started_ms = s->last_activity_ms = util_now_ms();
+    s->started_us = util_now_us();
+    s->started_wall = util_wall_s();
     format_peer(s, sa);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
@@ -107,11 +113,28 @@ struct session *session_new(struct worker *w, struct config *cfg, int fd,
     bufferevent_setcb(s->client, on_client_read, on_client_write, on_client_event, s);
     bufferevent_enable(s->client, EV_READ);
     arm_timer(s, cfg->handshake_timeout_ms);
+    /* Limits answer at once; the request, if any, is read and dropped. */
+    if (__atomic_load_n(&worker_connections, __ATOMIC_RELAXED) > cfg->max_connections) {
+        s->end_cause = "too_many_connections";
+        session_reject(s, 503, "service_unavailable", "too many connections", NULL);
+    } else if (cfg->max_connections_per_ip > 0) {
+        if (countmap_take(limits_per_ip, s->peer_ip, cfg->max_connections_per_ip)) {
+            s->ip_counted = 1;
+        } else {
+            s->end_cause = "too_many_connections_per_ip";
+            session_reject(s, 429, "too_many_requests", "too many connections from this address",
+                           NULL);
+        }
+    }
     return s;
 }
 
 static void session_free(struct session *s)
 {
+    if (s->ip_counted)
+        countmap_release(limits_per_ip, s->peer_ip);
+    if (s->sub_counted)
+        countmap_release(limits_per_subject, s->adm.claims.sub);
     revoke_check_cancel(s->check);
     revoke_untrack(s->w->rv, s);
     if (s->expiry)
@@ -141,6 +164,11 @@ static void session_kill(struct session *s)
     revoke_untrack(s->w->rv, s);
     if (s->expiry)
         evtimer_del(s->expiry);
+    if (s->counted_active) {
+        metrics_add(s->w->m.sessions_active, -1);
+        metrics_close(&s->w->m, s->end_cause);
+        s->counted_active = 0;
+    }
     if (s->client)
         bufferevent_disable(s->client, EV_READ | EV_WRITE);
     if (s->upstream)
@@ -171,6 +199,7 @@ static void session_reject(struct session *s, int status, const char *code,
     s->status = status;
     if (!s->end_cause)
         s->end_cause = code;
+    metrics_reject(&s->w->m, s->end_cause);
     http_write_reject(bufferevent_get_output(s->client), status, code, desc,
                       extra && *extra ? extras : NULL);
     session_finish(s);
@@ -210,6 +239,15 @@ static void head_received(struct session *s)
         slog(LOG_INFO, s, "rejected %d %s: %s", s->adm.status, s->adm.reason, s->adm.desc);
         reject_from_admission(s);
         return;
+    }
+    if (s->cfg->max_sessions_per_subject > 0 && s->adm.have_claims && s->adm.claims.sub) {
+        if (!countmap_take(limits_per_subject, s->adm.claims.sub, s->cfg->max_sessions_per_subject)) {
+            slog(LOG_INFO, s, "rejected 429: too many sessions for sub %s", s->adm.claims.sub);
+            s->end_cause = "too_many_sessions_per_subject";
+            session_reject(s, 429, "too_many_requests", "too many sessions for this subject", NULL);
+            return;
+        }
+        s->sub_counted = 1;
     }
     /* Bytes the client sent after its head stay buffered until the 101. */
     bufferevent_disable(s->client, EV_READ);
@@ -458,6 +496,7 @@ static void upstream_head_received(struct session *s, char *head, size_t len)
     if (resp.status != 101) {
         slog(LOG_INFO, s, "upstream answered %d, closing", resp.status);
         s->end_cause = "upstream_declined";
+        metrics_reject(&s->w->m, s->end_cause);
         s->state = S_RESPONSE;
         s->resp_left = response_body_length(&resp);
         bufferevent_setwatermark(s->upstream, EV_READ, 0, RELAY_HIGH_WATER);
@@ -466,6 +505,9 @@ static void upstream_head_received(struct session *s, char *head, size_t len)
         return;
     }
     slog(LOG_DEBUG, s, "relaying, route %s", s->adm.route->prefix);
+    metrics_accept(&s->w->m, util_now_us() - s->started_us);
+    metrics_add(s->w->m.sessions_active, 1);
+    s->counted_active = 1;
     relay_start(s);
 }
 
@@ -752,4 +794,42 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
         session_end(s, what & BEV_EVENT_ERROR ? "upstream_error" : "upstream_closed");
         break;
     }
+}
+
+static const char *state_name(enum session_state st)
+{
+    switch (st) {
+    case S_HEAD: return "head";
+    case S_CHECK: return "check";
+    case S_CONNECTING: return "connecting";
+    case S_UPSTREAM_HEAD: return "upstream_head";
+    case S_RESPONSE: return "response";
+    case S_RELAY: return "relay";
+    case S_CLOSING: return "closing";
+    case S_FLUSH: return "flush";
+    case S_DEAD: return "dead";
+    }
+    return "?";
+}
+
+void session_describe_json(const struct session *s, struct evbuffer *b)
+{
+    const struct jwt_claims *c = s->adm.have_claims ? &s->adm.claims : NULL;
+
+    evbuffer_add_printf(b, "{\"id\":%lu,\"state\":\"%s\",\"route\":", s->id, state_name(s->state));
+    accesslog_json_string(b, s->adm.route ? s->adm.route->prefix : NULL,
+                          s->adm.route ? strlen(s->adm.route->prefix) : 0);
+    evbuffer_add_printf(b, ",\"remote\":");
+    accesslog_json_string(b, s->peer, strlen(s->peer));
+    evbuffer_add_printf(b, ",\"sub\":");
+    accesslog_json_string(b, c ? c->sub : NULL, c && c->sub ? strlen(c->sub) : 0);
+    evbuffer_add_printf(b, ",\"jti\":");
+    accesslog_json_string(b, c ? c->jti : NULL, c && c->jti ? strlen(c->jti) : 0);
+    if (c && c->has_exp)
+        evbuffer_add_printf(b, ",\"exp\":%lld", (long long)c->exp);
+    else
+        evbuffer_add_printf(b, ",\"exp\":null");
+    evbuffer_add_printf(b, ",\"started\":%lld,\"bytes_in\":%llu,\"bytes_out\":%llu}",
+                        (long long)s->started_wall, (unsigned long long)s->c2u.bytes,
+                        (unsigned long long)s->u2c.bytes);
 }

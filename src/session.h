@@ -15,6 +15,7 @@ struct worker;
 struct config;
 struct bufferevent;
 struct event;
+struct evbuffer;
 struct revoke_check;
 
 enum session_state {
@@ -75,6 +76,12 @@ struct session {
     int rv_tracked;
     struct event *expiry;           /* exp + leeway: close 4401 (on_expiry close) */
 
+    int ip_counted;                 /* holds a max_connections_per_ip slot */
+    int sub_counted;                /* holds a max_sessions_per_subject slot */
+    int counted_active;             /* counted in sessions_active (reached S_RELAY) */
+    int64_t started_us;             /* monotonic, for the handshake latency */
+    int64_t started_wall;           /* unix seconds, for /sessions */
+
     int client_done, upstream_done; /* S_FLUSH: this side is fully closed */
     int lingering;                  /* S_FLUSH: all written, waiting for the peers' FIN */
     int64_t started_ms, last_activity_ms;
@@ -89,6 +96,8 @@ void session_shutdown(struct session *s, int code, const char *reason);
 void session_end(struct session *s, const char *cause);
 /* The session's token was revoked while it was live: close with 4403. */
 void session_revoked(struct session *s);
+/* One JSON object describing a live session (for /sessions). */
+void session_describe_json(const struct session *s, struct evbuffer *b);
 /* Drops the session without any goodbye (forced shutdown). */
 void session_abort(struct session *s);
 

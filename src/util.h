@@ -32,6 +32,7 @@ char *util_xstrdup(const char *s);
 
 /* Milliseconds on the monotonic clock, and seconds of wall-clock time. */
 int64_t util_now_ms(void);
+int64_t util_now_us(void);
 int64_t util_wall_s(void);
 
 #endif

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
@@ -22,6 +24,12 @@
 #include "util.h"
 
 long worker_connections;
+long worker_max_connections = 10000;    /* of the installed config, atomic */
+
+/* Every worker, so one that frees a slot can wake the paused ones. */
+static struct worker *all_workers;
+static int nall_workers;
+static int any_paused;
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct config *current;
@@ -44,6 +52,8 @@ void worker_config_install(struct config *c)
     pthread_mutex_lock(&current_lock);
     old = current;
     current = c;
+    if (c)
+        __atomic_store_n(&worker_max_connections, c->max_connections, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&current_lock);
     if (old)
         config_unref(old);
@@ -74,8 +84,27 @@ void worker_session_removed(struct worker *w, struct session *s)
     if (s->next)
         s->next->prev = s->prev;
     w->nsessions--;
-    __atomic_sub_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
+    long n = __atomic_sub_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&any_paused, __ATOMIC_RELAXED) &&
+        n < __atomic_load_n(&worker_max_connections, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&any_paused, 0, __ATOMIC_RELAXED);
+        for (int i = 0; i < nall_workers; i++)
+            event_active(all_workers[i].wake, EV_READ, 0);
+    }
     maybe_done(w);
+}
+
+static void set_listening(struct worker *w, int on)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        if (!w->listeners[i])
+            continue;
+        if (on)
+            evconnlistener_enable(w->listeners[i]);
+        else
+            evconnlistener_disable(w->listeners[i]);
+    }
+    w->paused = !on;
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -86,17 +115,18 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     long n = __atomic_add_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
 
     (void)l;
-    if (n > cfg->max_connections) {
-        /* Over the limit: refuse before spending anything on the peer. */
-        static const char busy[] =
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-            "Connection: close\r\nContent-Length: 75\r\n\r\n"
-            "{\"error\":\"service_unavailable\",\"error_description\":\"too many connections\"}";
-        ssize_t wr = write(fd, busy, sizeof(busy) - 1);
-        (void)wr;
+    /* A little over max_connections still gets a 503 (session_new); far
+     * over it, stop accepting until connections end, so a flood cannot
+     * exhaust file descriptors. */
+    if (n > cfg->max_connections + cfg->max_connections / 10 + 16) {
         close(fd);
         __atomic_sub_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
         config_unref(cfg);
+        if (!w->paused) {
+            log_warn("worker %d: over max_connections, not accepting until connections end", w->id);
+            set_listening(w, 0);
+            __atomic_store_n(&any_paused, 1, __ATOMIC_RELAXED);
+        }
         return;
     }
     evutil_make_socket_nonblocking(fd);
@@ -134,6 +164,39 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    pthread_mutex_lock(&w->snap_lock);
+    if (w->snap_requested) {
+        struct evbuffer *b = evbuffer_new();
+        int first = 1;
+        for (s = w->sessions; s && b; s = s->next) {
+            if (s->state != S_RELAY && s->state != S_CLOSING)
+                continue;
+            if (!first)
+                evbuffer_add(b, ",", 1);
+            first = 0;
+            session_describe_json(s, b);
+        }
+        free(w->snap);
+        w->snap = util_xmalloc(b ? evbuffer_get_length(b) + 1 : 1);
+        if (b) {
+            size_t len = evbuffer_get_length(b);
+            evbuffer_remove(b, w->snap, len);
+            w->snap[len] = '\0';
+            evbuffer_free(b);
+        } else {
+            w->snap[0] = '\0';
+        }
+        w->snap_requested = 0;
+        w->snap_done = 1;
+        pthread_cond_broadcast(&w->snap_cond);
+    }
+    pthread_mutex_unlock(&w->snap_lock);
+    if (w->paused && !w->draining &&
+        __atomic_load_n(&worker_connections, __ATOMIC_RELAXED) <
+            __atomic_load_n(&worker_max_connections, __ATOMIC_RELAXED)) {
+        log_notice("worker %d: accepting again", w->id);
+        set_listening(w, 1);
+    }
     if (!__atomic_load_n(&w->stop_requested, __ATOMIC_ACQUIRE))
         return;
     stop_listening(w);
@@ -153,6 +216,10 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
 
     event_base_dispatch(w->base);
+    pthread_mutex_lock(&w->snap_lock);
+    w->finished = 1;
+    pthread_cond_broadcast(&w->snap_cond);
+    pthread_mutex_unlock(&w->snap_lock);
     __atomic_sub_fetch(&workers_running, 1, __ATOMIC_RELEASE);
     return NULL;
 }
@@ -166,6 +233,8 @@ struct worker *workers_start(struct config *cfg, int n, char *err, size_t errlen
     for (int i = 0; i < n; i++) {
         struct worker *w = &ws[i];
         w->id = i;
+        pthread_mutex_init(&w->snap_lock, NULL);
+        pthread_cond_init(&w->snap_cond, NULL);
         w->base = event_base_new();
         if (!w->base) {
             snprintf(err, errlen, "cannot create an event base");
@@ -192,6 +261,8 @@ struct worker *workers_start(struct config *cfg, int n, char *err, size_t errlen
             evconnlistener_set_error_cb(w->listeners[j], on_accept_error);
         }
     }
+    all_workers = ws;
+    nall_workers = n;
     /* Signals belong to the main thread. */
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -225,10 +296,40 @@ void workers_join(struct worker *ws, int n)
         pthread_join(ws[i].thread, NULL);
         stop_listening(&ws[i]);
         revoke_free(ws[i].rv);
+        free(ws[i].snap);
+        pthread_mutex_destroy(&ws[i].snap_lock);
+        pthread_cond_destroy(&ws[i].snap_cond);
         event_free(ws[i].wake);
         event_base_free(ws[i].base);
     }
     free(ws);
+}
+
+char *worker_snapshot(struct worker *w)
+{
+    struct timespec dl;
+    char *out = NULL;
+
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 1;
+    pthread_mutex_lock(&w->snap_lock);
+    if (!w->finished) {
+        w->snap_requested = 1;
+        w->snap_done = 0;
+        event_active(w->wake, EV_READ, 0);
+        while (!w->snap_done && !w->finished)
+            if (pthread_cond_timedwait(&w->snap_cond, &w->snap_lock, &dl) != 0)
+                break;
+        if (w->snap_done) {
+            out = w->snap;
+            w->snap = NULL;
+        }
+        w->snap_requested = 0;
+    } else {
+        out = util_xstrdup("");
+    }
+    pthread_mutex_unlock(&w->snap_lock);
+    return out;
 }
 
 int workers_all_done(void)

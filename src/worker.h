@@ -6,6 +6,8 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "metrics.h"
+
 struct config;
 struct event_base;
 struct event;
@@ -24,6 +26,13 @@ struct worker {
     int force_requested;
     int draining;                   /* listeners gone, waiting for sessions */
     struct revoke *rv;              /* Redis revocation for this worker, NULL without redis */
+    struct metrics m;               /* written by this worker only */
+    int paused;                     /* listeners disabled: over the connection cap */
+    pthread_mutex_t snap_lock;      /* /sessions: main thread asks, worker answers */
+    pthread_cond_t snap_cond;
+    int snap_requested, snap_done;
+    char *snap;
+    int finished;                   /* event loop has returned */
     struct session *sessions;       /* intrusive list of live sessions */
     size_t nsessions;
 };
@@ -42,9 +51,15 @@ void workers_request_stop(struct worker *w, int n, int force);
 void workers_join(struct worker *w, int n);
 int workers_all_done(void);
 
+/* JSON objects (comma-separated) for the worker's live sessions, built in
+ * the worker's own thread; malloc'd, "" when none, NULL when the worker
+ * did not answer within a second. Called from the main thread. */
+char *worker_snapshot(struct worker *w);
+
 void worker_session_added(struct worker *w, struct session *s);
 void worker_session_removed(struct worker *w, struct session *s);
 
 extern long worker_connections;     /* atomic: client connections open */
+extern long worker_max_connections; /* atomic: max_connections in force */
 
 #endif
