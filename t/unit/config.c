@@ -340,8 +340,8 @@ static void test_errors(void)
     /* Grammar */
     BAD("unknown directive", "2: unknown directive \"lisen\"",
         MIN_LISTEN "lisen 1;\n" MIN_ROUTE);
-    BAD("later directive unknown for now", "1: unknown directive \"status_listen\"",
-        "status_listen 127.0.0.1:9090;\n" MIN_LISTEN MIN_ROUTE);
+    BAD("bad status_listen", "1: status_listen \"nohost\": missing port",
+        "status_listen nohost;\n" MIN_LISTEN MIN_ROUTE);
     BAD("redis_failure value", "1: invalid value \"maybe\" for \"redis_failure\": it must be "
         "\"reject\" or \"allow\"", "redis_failure maybe;\n" MIN_LISTEN MIN_ROUTE);
     BAD("redis unix path", "1: redis \"unix:rel\": unix: needs an absolute path",
