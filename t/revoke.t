@@ -239,6 +239,40 @@ if c:
 else:
     ok(False, "session for mid-frame close")
 
+# The other direction: the backend is mid-way through a large frame to the
+# client when the revocation arrives; the client must get the whole frame,
+# then the close.
+be_nc = start_backend(close_reply=False)
+gw_nc = Gateway(conf(be_nc, rd.addr), name="midframe")
+c, bc = session(gw_nc, be_nc, mint(claims_=claims(jti="jti-frag2")))
+if c:
+    from wsclient import encode_frame, parse_frame
+    big = os.urandom(300000)
+    frame = encode_frame(OP_BINARY, big, fin=True, mask=False)
+    half = len(frame) // 2
+    bc.send_raw(frame[:half])
+    dl = time.monotonic() + 5
+    while len(c.buf) < half // 2 and c._fill(dl):
+        pass
+    ok(len(c.buf) >= half // 2, "the first half of the backend's frame reaches the client")
+    rd.cmd("SET", "wsgate:revoked:jti:jti-frag2", "1", "EX", "600")
+    bclose = backend_close(bc, 3.0)
+    ok(bclose == (4403, 1), "the backend is told at once (its direction is at a boundary)",
+       "got %r" % (bclose,))
+    c._fill(time.monotonic() + 0.2)
+    f0, _ = parse_frame(c.buf)
+    ok(f0 is None, "nothing complete reaches the client while the frame is unfinished")
+    bc.send_raw(frame[half:])
+    f1 = c.recv_frame(5.0)
+    ok(f1 is not None and f1.opcode == OP_BINARY and f1.payload == big,
+       "the client receives the whole frame first", "got %r" % (f1,))
+    f2 = c.recv_frame(5.0)
+    ok(f2 is not None and f2.opcode == OP_CLOSE and f2.close_code == 4403,
+       "then the 4403 close", "got %r" % (f2,))
+    c.close()
+else:
+    ok(False, "session for mid-frame close toward the client")
+
 # ---- outages ---------------------------------------------------------------------------
 # A proxy lets the test cut the gateway off while it keeps writing to Redis.
 px = Proxy(rd.port)
@@ -296,6 +330,6 @@ if c_k:
 ok(wait_for(lambda: upgrade(gw6, token=mint(claims_=claims(jti="jti-k3")))[1].status == 101, 5),
    "handshakes are admitted again after the restart")
 
-for g in (gw, gw2, gw3a, gw3b, gw4, gw5, gw6, gw7):
+for g in (gw, gw2, gw3a, gw3b, gw4, gw5, gw6, gw7, gw_nc):
     ok(g.stop() == 0, "gateway %s exits 0 on SIGTERM" % g.name)
 done()

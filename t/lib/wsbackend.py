@@ -116,8 +116,9 @@ class Backend:
 
     def __init__(self, host="127.0.0.1", port=0, mode="echo", response=None,
                  subprotocol=None, headers=(), echo_frames=False, on_open=None,
-                 verbose=False):
+                 verbose=False, close_reply=True):
         self.host, self.port = host, port
+        self.close_reply = close_reply      # answer a close frame and end the connection
         self.mode = mode
         self.response = response
         self.subprotocol = subprotocol
@@ -285,6 +286,8 @@ class Backend:
                     c.close_code = f.close_code if f.close_code is not None else 1005
                     c.close_reason = f.close_reason
                     c.got_close.set()
+                    if not self.close_reply:
+                        continue    # the test answers (or not) by itself
                     if not c.sent_close:
                         c.sent_close = True
                         c.send_frame(OP_CLOSE, f.payload[:2])
