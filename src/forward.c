@@ -17,21 +17,6 @@
 #include "jwt.h"
 #include "util.h"
 
-static int is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static void trim(const char **s, size_t *n)
-{
-    while (*n && is_ows(**s)) {
-        (*s)++;
-        (*n)--;
-    }
-    while (*n && is_ows((*s)[*n - 1]))
-        (*n)--;
-}
-
 static int is_tchar(unsigned char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
@@ -167,14 +152,14 @@ static int add_cookie(struct evbuffer *out, const struct config *cfg, const stru
         const char *pair = p;
         size_t pl = (size_t)((semi ? semi : end) - p);
         p = semi ? semi + 1 : end;
-        trim(&pair, &pl);
+        util_trim_ows(&pair, &pl);
         if (pl == 0)
             continue;
         const char *eq = memchr(pair, '=', pl);
         if (eq) {
             const char *nm = pair;
             size_t nl = (size_t)(eq - pair);
-            trim(&nm, &nl);
+            util_trim_ows(&nm, &nl);
             if (named_source(cfg, TS_COOKIE, nm, nl))
                 continue;
         }
@@ -201,7 +186,7 @@ static int swp_walk(struct evbuffer *out, const struct http_header *h, int *skip
         const char *e = p;
         size_t el = (size_t)((comma ? comma : end) - p);
         p = comma ? comma + 1 : end;
-        trim(&e, &el);
+        util_trim_ows(&e, &el);
         if (el == 0)
             continue;
         (*total)++;

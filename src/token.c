@@ -14,21 +14,6 @@
 #include "http.h"
 #include "util.h"
 
-static int is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static void trim(const char **s, size_t *n)
-{
-    while (*n && is_ows(**s)) {
-        (*s)++;
-        (*n)--;
-    }
-    while (*n && is_ows((*s)[*n - 1]))
-        (*n)--;
-}
-
 static int found(struct token_found *out, const struct token_source *src,
                  const char *tok, size_t n)
 {
@@ -49,7 +34,7 @@ static int bearer_credential(const char *v, size_t n, const char **tok, size_t *
         i++;
     *tok = v + i;
     *tlen = n - i;
-    trim(tok, tlen);
+    util_trim_ows(tok, tlen);
     return 1;
 }
 
@@ -98,14 +83,14 @@ static int from_cookie(const struct token_source *src, const struct http_request
             const char *pair = p;
             size_t pl = (size_t)(pe - p);
             p = semi ? semi + 1 : end;
-            trim(&pair, &pl);
+            util_trim_ows(&pair, &pl);
             const char *eq = memchr(pair, '=', pl);
             if (!eq)
                 continue;
             const char *nm = pair, *val = eq + 1;
             size_t nl = (size_t)(eq - pair), vl = pl - nl - 1;
-            trim(&nm, &nl);
-            trim(&val, &vl);
+            util_trim_ows(&nm, &nl);
+            util_trim_ows(&val, &vl);
             if (nl != want || memcmp(nm, src->name, nl) != 0)
                 continue;
             if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
@@ -205,7 +190,7 @@ static int from_subprotocol(const struct token_source *src, const struct http_re
             const char *e = p;
             size_t el = (size_t)((comma ? comma : end) - p);
             p = comma ? comma + 1 : end;
-            trim(&e, &el);
+            util_trim_ows(&e, &el);
             if (el == 0)
                 continue;
             if (after_bearer)

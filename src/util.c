@@ -156,6 +156,16 @@ int util_list_has_token(const char *list, size_t len, const char *tok)
     return 0;
 }
 
+void util_trim_ows(const char **s, size_t *n)
+{
+    while (*n && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+        (*n)--;
+}
+
 char *util_strndup(const char *s, size_t n)
 {
     char *p = util_xmalloc(n + 1);

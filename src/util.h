@@ -24,6 +24,9 @@ int util_strieq(const char *a, size_t alen, const char *b);
  * case and optional whitespace around elements. */
 int util_list_has_token(const char *list, size_t len, const char *tok);
 
+/* Narrows (*s, *n) past leading and trailing spaces and tabs (HTTP OWS). */
+void util_trim_ows(const char **s, size_t *n);
+
 char *util_strndup(const char *s, size_t n);
 void *util_xmalloc(size_t n); /* aborts on OOM: nothing sensible remains */
 void *util_xcalloc(size_t n, size_t sz);
