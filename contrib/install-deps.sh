@@ -5,7 +5,7 @@ set -eu
 
 pkgs="autoconf automake pkg-config make gcc libc6-dev libevent-dev libssl-dev
       libjwt-dev libjansson-dev libhiredis-dev redis-server python3 python3-websockets
-      openssl ca-certificates"
+      openssl ca-certificates logrotate python3-yaml"
 
 missing=""
 for p in $pkgs; do
