@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "jwks.h"
 #include "origin.h"
 #include "util.h"
 
@@ -55,6 +56,43 @@ static int check_upgrade(const struct http_request *req, struct admission *a)
     return 0;
 }
 
+/* Whether the client asks for a WebSocket at all. Anything else on a
+ * plain_http route is an ordinary request (its Upgrade header, say h2c,
+ * is dropped before forwarding); an attempt at a WebSocket goes through
+ * the full upgrade check, so a botched handshake is still a 400. */
+static int wants_websocket(const struct http_request *req)
+{
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct http_header *h = &req->headers[i];
+        if (util_strieq(h->name, h->name_len, "Upgrade") &&
+            util_list_has_token(h->value, h->value_len, "websocket"))
+            return 1;
+    }
+    return 0;
+}
+
+/* EIO=4 in the query. Earlier Engine.IO protocols (socket.io 2) join the
+ * main namespace without any CONNECT packet from the client, and a
+ * request without EIO counts as protocol 3 to engine.io: neither may go
+ * on without a token. */
+static int engineio_v4(const struct http_request *req)
+{
+    const char *p = req->query, *end = req->query ? req->query + req->query_len : NULL;
+    int v4 = 0;
+
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp ? amp : end;
+        if (pe - p >= 4 && memcmp(p, "EIO=", 4) == 0) {
+            if (pe - p != 5 || p[4] != '4')
+                return 0;
+            v4 = 1;
+        }
+        p = amp ? amp + 1 : end;
+    }
+    return v4;
+}
+
 static int claims_hold(const struct route *r, const struct jwt_claims *c, const char **failed)
 {
     for (size_t i = 0; i < r->nrequire; i++) {
@@ -77,7 +115,9 @@ int admit_request(const struct config *cfg, const struct http_request *req,
     a->route = config_route(cfg, req->path, req->path_len);
     if (!a->route)
         return reject(a, 404, "not_found", "no_route", "no route for this path");
-    if (check_upgrade(req, a))
+    if (a->route->plain_http && !wants_websocket(req))
+        a->plain_http = 1;
+    else if (check_upgrade(req, a))
         return a->status;
 
     h = http_request_header(req, "Origin");
@@ -89,11 +129,20 @@ int admit_request(const struct config *cfg, const struct http_request *req,
         return 0;
 
     if (!token_find(cfg->sources, cfg->nsources, req, &a->token)) {
+        /* socket.io clients may send the token in their CONNECT packet
+         * instead: the request goes on, and socketio.c lets nothing reach
+         * a namespace before a CONNECT passes the same checks. */
+        if (a->route->socketio && engineio_v4(req)) {
+            a->sio_pending = 1;
+            return 0;
+        }
         snprintf(a->www_auth, sizeof(a->www_auth), "Bearer realm=\"wsgate\"");
         return reject(a, 401, "missing_token", "missing_token", "no token");
     }
-    if (jwt_verify(&cfg->policy, a->token.token, a->token.len, now, &a->claims,
-                   why, sizeof(why)) != 0) {
+    int vr = jwks_verify(cfg, a->token.token, a->token.len, now, &a->claims, why, sizeof(why));
+    if (vr == -2)
+        return reject(a, 503, "service_unavailable", "keys_unavailable", why);
+    if (vr != 0) {
         snprintf(a->www_auth, sizeof(a->www_auth),
                  "Bearer realm=\"wsgate\", error=\"invalid_token\", error_description=\"%s\"", why);
         return reject(a, 401, "invalid_token", "invalid_token", why);

@@ -21,10 +21,16 @@ struct admission {
     struct token_found token;
     struct jwt_claims claims;
     int have_claims;
+    int plain_http;                 /* admitted as a plain HTTP request (SPEC §10), not an upgrade */
+    int sio_pending;                /* socketio route, no HTTP-level token: CONNECT decides */
 };
 
 /* Runs SPEC §3 steps 2-7 on a parsed request. Returns 0 when admitted,
- * else the status also stored in a->status. */
+ * else the status also stored in a->status. On a route with plain_http
+ * on, a request whose Upgrade header does not name "websocket" skips the
+ * upgrade check (step 3) and, when admitted, has a->plain_http set. On a
+ * route with socketio on, a request without any token is admitted with
+ * a->sio_pending set and no claims (route claims wait for the CONNECT). */
 int admit_request(const struct config *cfg, const struct http_request *req,
                   int64_t now, struct admission *a);
 void admission_clear(struct admission *a);

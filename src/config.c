@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,9 +19,11 @@
 
 #include <openssl/obj_mac.h>
 
+#include "jwks.h"
 #include "keys.h"
 #include "log.h"
 #include "origin.h"
+#include "tls.h"
 #include "util.h"
 
 /* A configuration file is small; anything larger is a mistake (a log or a
@@ -46,6 +49,9 @@ struct parser {
     size_t errlen;
     int jwt_line;                   /* line of the jwt block, 0 when absent */
     int algorithms_line;            /* 0 when the default applies */
+    int tls_certificate_line;       /* 0 when not set */
+    int tls_certificate_key_line;
+    int upstream_ca_line;           /* main context's upstream_ca_file */
 };
 
 static int fail(struct parser *ps, int line, const char *fmt, ...)
@@ -325,7 +331,7 @@ static int addr_parse(const char *s, struct sockaddr_text *out, int wildcard, co
         goto have_port;
     }
     if (strncasecmp(s, "tls://", 6) == 0) {
-        *why = "tls:// upstreams are not supported yet";
+        *why = "tls:// is only allowed in upstream";
         return -1;
     }
     if (strstr(s, "://")) {
@@ -543,11 +549,8 @@ static int set_listen(struct parser *ps, const struct directive *d, struct word 
     struct sockaddr_text addr;
     const char *why = "invalid address";
 
-    if (n == 2) {
-        if (strcmp(a[2].s, "tls") == 0)
-            return fail(ps, a[2].line, "\"tls\" listeners are not supported yet");
+    if (n == 2 && strcmp(a[2].s, "tls") != 0)
         return fail(ps, a[2].line, "invalid parameter \"%.200s\" for \"listen\"", a[2].s);
-    }
     if (addr_parse(a[1].s, &addr, 1, &why) < 0)
         return fail(ps, a[1].line, "listen \"%.200s\": %s", a[1].s, why);
     for (size_t i = 0; i < cfg->nlistens; i++) {
@@ -561,7 +564,7 @@ static int set_listen(struct parser *ps, const struct directive *d, struct word 
     cfg->listens = util_xrealloc(cfg->listens, (cfg->nlistens + 1) * sizeof(*cfg->listens));
     struct listen_conf *l = &cfg->listens[cfg->nlistens++];
     l->addr = addr;
-    l->tls = 0;
+    l->tls = n == 2;
     l->line = a[0].line;
     return 0;
 }
@@ -659,6 +662,36 @@ static int set_key_file(struct parser *ps, const struct directive *d, struct wor
                  : keystore_add_secret_file(cfg->keys, a[1].s, why, sizeof(why));
     if (rc < 0)
         return fail(ps, a[1].line, "%s: %s", d->name, why[0] ? why : "cannot load");
+    return 0;
+}
+
+/* Checked here so that -t and a reload refuse a bad URL or CA file; the
+ * fetch itself starts when the configuration is installed (jwks.c). */
+static int set_jwks_url(struct parser *ps, const struct directive *d, struct word *a, int n,
+                        void *obj)
+{
+    struct config *cfg = obj;
+    struct jwks_url u;
+    char why[200];
+
+    if (jwks_url_parse(a[1].s, &u, why, sizeof(why)) < 0)
+        return fail(ps, a[1].line, "jwks_url \"%.200s\": %s", a[1].s, why);
+    jwks_url_clear(&u);
+    cfg->jwks_url = util_xstrdup(a[1].s);
+    return 0;
+}
+
+static int set_jwks_ca_file(struct parser *ps, const struct directive *d, struct word *a, int n,
+                            void *obj)
+{
+    struct config *cfg = obj;
+    char why[384];
+
+    if (!a[1].s[0])
+        return fail(ps, a[1].line, "\"jwks_ca_file\" must not be empty");
+    if (jwks_check_ca_file(a[1].s, why, sizeof(why)) < 0)
+        return fail(ps, a[1].line, "jwks_ca_file: %s", why);
+    cfg->jwks_ca_file = util_xstrdup(a[1].s);
     return 0;
 }
 
@@ -875,14 +908,162 @@ static int set_redis_failure(struct parser *ps, const struct directive *d, struc
     return 0;
 }
 
+/* tls */
+
+/* tls_certificate, tls_certificate_key: loaded once both are known
+ * (validate_tls), and problems reported at these lines. */
+static int set_tls_file(struct parser *ps, const struct directive *d, struct word *a, int n,
+                        void *obj)
+{
+    struct config *cfg = obj;
+    int key = strcmp(d->name, "tls_certificate_key") == 0;
+    char **dst = key ? &cfg->tls_certificate_key : &cfg->tls_certificate;
+
+    if (!a[1].s[0])
+        return fail(ps, a[1].line, "\"%s\" must not be empty", d->name);
+    free(*dst);
+    *dst = util_xstrdup(a[1].s);
+    if (key)
+        ps->tls_certificate_key_line = a[1].line;
+    else
+        ps->tls_certificate_line = a[1].line;
+    return 0;
+}
+
+/* Main context: the default CA file of every route, loaded here once to
+ * report a bad file at its line even when no route needs it. Route
+ * context: the route's own client context, built here. */
+static int set_upstream_ca_file(struct parser *ps, const struct directive *d, struct word *a,
+                                int n, void *obj)
+{
+    struct ssl_ctx_st *ctx;
+    char why[300];
+
+    if (!a[1].s[0])
+        return fail(ps, a[1].line, "\"%s\" must not be empty", d->name);
+    ctx = tls_client_ctx_new(a[1].s, why, sizeof(why));
+    if (!ctx)
+        return fail(ps, a[1].line, "upstream_ca_file \"%.200s\": %s", a[1].s, why);
+    if (obj == ps->cfg) {
+        struct config *cfg = obj;
+        tls_ctx_free(ctx);
+        free(cfg->upstream_ca_file);
+        cfg->upstream_ca_file = util_xstrdup(a[1].s);
+        ps->upstream_ca_line = a[1].line;
+    } else {
+        struct route *r = obj;
+        r->tls_ctx = ctx;
+        r->upstream_ca_file = util_xstrdup(a[1].s);
+    }
+    return 0;
+}
+
+/* Host names we hand to the resolver and to certificate matching. */
+static int is_dns_name(const char *h)
+{
+    size_t n = strlen(h);
+
+    if (n == 0 || n > 253 || h[0] == '.' || h[0] == '-')
+        return 0;
+    for (; *h; h++) {
+        int c = (unsigned char)*h;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* tls://HOST:PORT. An IP literal (or localhost, which is 127.0.0.1 as
+ * everywhere in this file) is taken as is; a DNS name is resolved now,
+ * once, to its first address (a reload resolves again). HOST is kept for
+ * certificate verification and SNI. */
+static int tls_upstream_parse(const char *s, struct sockaddr_text *out, char *why, size_t whylen)
+{
+    const char *hp = s + 6, *w = "invalid address", *colon;
+    char host[256];
+    size_t hl;
+    struct in_addr a4;
+
+    memset(out, 0, sizeof(*out));
+    if (hp[0] == '[') {
+        if (addr_parse(hp, out, 0, &w) < 0) {
+            snprintf(why, whylen, "%s", w);
+            return -1;
+        }
+        hl = (size_t)(strchr(hp, ']') - hp - 1);
+        memcpy(host, hp + 1, hl);
+        host[hl] = '\0';
+    } else {
+        colon = strrchr(hp, ':');
+        if (!colon) {
+            snprintf(why, whylen, "missing port");
+            return -1;
+        }
+        hl = (size_t)(colon - hp);
+        if (hl == 0 || hl >= sizeof(host)) {
+            snprintf(why, whylen, hl ? "host name too long" : "missing host");
+            return -1;
+        }
+        memcpy(host, hp, hl);
+        host[hl] = '\0';
+        if (inet_pton(AF_INET, host, &a4) == 1 || strcasecmp(host, "localhost") == 0 ||
+            strchr(host, ':')) {
+            if (addr_parse(hp, out, 0, &w) < 0) {
+                snprintf(why, whylen, "%s", w);
+                return -1;
+            }
+        } else {
+            struct addrinfo hints, *res = NULL;
+            uint64_t port;
+            char port_s[8];
+            int rc;
+
+            if (!is_dns_name(host)) {
+                snprintf(why, whylen, "invalid host name");
+                return -1;
+            }
+            if (parse_u64(colon + 1, strlen(colon + 1), &port) < 0 || port == 0 || port > 65535) {
+                snprintf(why, whylen, "invalid port");
+                return -1;
+            }
+            snprintf(port_s, sizeof(port_s), "%u", (unsigned)port);
+            memset(&hints, 0, sizeof(hints));
+            hints.ai_family = AF_UNSPEC;
+            hints.ai_socktype = SOCK_STREAM;
+            hints.ai_flags = AI_NUMERICSERV;
+            rc = getaddrinfo(host, port_s, &hints, &res);
+            if (rc != 0 || !res) {
+                snprintf(why, whylen, "cannot resolve \"%s\": %s", host,
+                         rc ? gai_strerror(rc) : "no address");
+                if (res)
+                    freeaddrinfo(res);
+                return -1;
+            }
+            memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+            out->len = (socklen_t)res->ai_addrlen;
+            freeaddrinfo(res);
+        }
+    }
+    free(out->text);
+    out->text = util_xstrdup(s);
+    out->tls = 1;
+    out->host = util_xstrdup(host);
+    return 0;
+}
+
 /* route */
 
 static void route_clear(struct route *r)
 {
     free(r->prefix);
-    for (size_t i = 0; i < r->nupstreams; i++)
+    for (size_t i = 0; i < r->nupstreams; i++) {
         free(r->upstreams[i].text);
+        free(r->upstreams[i].host);
+    }
     free(r->upstreams);
+    free(r->upstream_ca_file);
+    tls_ctx_free(r->tls_ctx);
     for (size_t i = 0; i < r->norigins; i++)
         free(r->origins[i]);
     free(r->origins);
@@ -897,6 +1078,12 @@ static void route_clear(struct route *r)
     }
     free(r->idh);
     free(r->claims_header);
+    for (size_t i = 0; i < r->nnsp_require; i++) {
+        free(r->nsp_require[i].nsp);
+        free(r->nsp_require[i].claim);
+        free(r->nsp_require[i].value);
+    }
+    free(r->nsp_require);
 }
 
 static int set_route(struct parser *ps, const struct directive *d, struct word *a, int n,
@@ -930,6 +1117,31 @@ static int set_route(struct parser *ps, const struct directive *d, struct word *
         return -1;
     if (r->nupstreams == 0)
         return fail(ps, r->line, "route \"%.200s\" has no \"upstream\"", r->prefix);
+    if (r->nnsp_require && !r->socketio)
+        return fail(ps, r->line, "route \"%.200s\": \"socketio_require_claim\" needs \"socketio on\"",
+                    r->prefix);
+    if (r->socketio)
+        r->plain_http = 1;          /* the polling transport is plain HTTP */
+    return 0;
+}
+
+static int set_nsp_claim(struct parser *ps, const struct directive *d, struct word *a, int n,
+                         void *obj)
+{
+    struct route *r = obj;
+
+    if (a[1].s[0] != '/')
+        return fail(ps, a[1].line, "socket.io namespace \"%.200s\" must start with \"/\"", a[1].s);
+    for (const char *c = a[1].s; *c; c++)
+        if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == ',')
+            return fail(ps, a[1].line, "invalid socket.io namespace \"%.200s\"", a[1].s);
+    if (!a[2].s[0])
+        return fail(ps, a[2].line, "empty claim name");
+    r->nsp_require = util_xrealloc(r->nsp_require, (r->nnsp_require + 1) * sizeof(*r->nsp_require));
+    r->nsp_require[r->nnsp_require].nsp = util_xstrdup(a[1].s);
+    r->nsp_require[r->nnsp_require].claim = util_xstrdup(a[2].s);
+    r->nsp_require[r->nnsp_require].value = util_xstrdup(a[3].s);
+    r->nnsp_require++;
     return 0;
 }
 
@@ -941,8 +1153,13 @@ static int set_upstream(struct parser *ps, const struct directive *d, struct wor
     for (int i = 1; i <= n; i++) {
         struct sockaddr_text addr;
         const char *why = "invalid address";
-        if (addr_parse(a[i].s, &addr, 0, &why) < 0)
+        char tls_why[300];
+        if (strncasecmp(a[i].s, "tls://", 6) == 0) {
+            if (tls_upstream_parse(a[i].s, &addr, tls_why, sizeof(tls_why)) < 0)
+                return fail(ps, a[i].line, "upstream \"%.200s\": %s", a[i].s, tls_why);
+        } else if (addr_parse(a[i].s, &addr, 0, &why) < 0) {
             return fail(ps, a[i].line, "upstream \"%.200s\": %s", a[i].s, why);
+        }
         r->upstreams = util_xrealloc(r->upstreams, (r->nupstreams + 1) * sizeof(*r->upstreams));
         r->upstreams[r->nupstreams++] = addr;
     }
@@ -1055,6 +1272,10 @@ static const struct directive directives[] = {
     { "upstream_connect_timeout", CTX_MAIN, 1, 1, 0, set_duration,
       FIELD(config, upstream_connect_timeout_ms), 1, DUR_MAX },
     { "idle_timeout", CTX_MAIN, 1, 1, 0, set_duration, FIELD(config, idle_timeout_ms), 0, DUR_MAX },
+    { "keepalive_timeout", CTX_MAIN, 1, 1, 0, set_duration, FIELD(config, keepalive_timeout_ms), 0,
+      DUR_MAX },
+    { "upstream_read_timeout", CTX_MAIN, 1, 1, 0, set_duration,
+      FIELD(config, upstream_read_timeout_ms), 1, DUR_MAX },
     { "shutdown_timeout", CTX_MAIN, 1, 1, 0, set_duration,
       FIELD(config, shutdown_timeout_ms), 0, DUR_MAX },
     { "max_message_size", CTX_MAIN, 1, 1, 0, set_size, FIELD(config, max_message_size), 0,
@@ -1075,6 +1296,8 @@ static const struct directive directives[] = {
       60000 },
     { "revocation_sweep", CTX_MAIN, 1, 1, 0, set_duration, FIELD(config, revocation_sweep_ms), 10,
       DUR_MAX },
+    { "tls_certificate", CTX_MAIN, 1, 1, 0, set_tls_file, 0, 0, 0 },
+    { "tls_certificate_key", CTX_MAIN, 1, 1, 0, set_tls_file, 0, 0, 0 },
     { "jwt", CTX_MAIN, 0, 0, D_BLOCK, set_jwt, 0, 0, 0 },
     { "route", CTX_MAIN, 1, 1, D_MULTI | D_BLOCK, set_route, 0, 0, 0 },
 
@@ -1088,6 +1311,14 @@ static const struct directive directives[] = {
     { "require_claims", CTX_JWT, 1, ARGS_ANY, 0, set_require_claims, 0, 0, 0 },
     { "token_sources", CTX_JWT, 1, ARGS_ANY, 0, set_token_sources, 0, 0, 0 },
     { "on_expiry", CTX_JWT, 1, 1, 0, set_on_expiry, 0, 0, 0 },
+    { "jwks_url", CTX_JWT, 1, 1, 0, set_jwks_url, 0, 0, 0 },
+    { "jwks_ca_file", CTX_JWT, 1, 1, 0, set_jwks_ca_file, 0, 0, 0 },
+    { "jwks_refresh", CTX_JWT, 1, 1, 0, set_duration, FIELD(config, jwks_refresh_ms), 1000,
+      DUR_MAX },
+    { "jwks_min_refresh", CTX_JWT, 1, 1, 0, set_duration, FIELD(config, jwks_min_refresh_ms), 100,
+      DUR_MAX },
+    { "jwks_startup_wait", CTX_JWT, 1, 1, 0, set_duration, FIELD(config, jwks_startup_wait_ms), 0,
+      600000 },
 
     /* route PREFIX { } */
     { "upstream", CTX_ROUTE, 1, ARGS_ANY, D_MULTI, set_upstream, 0, 0, 0 },
@@ -1097,6 +1328,10 @@ static const struct directive directives[] = {
     { "claims_header", CTX_ROUTE, 1, 1, 0, set_claims_header, 0, 0, 0 },
     { "strip_credentials", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, strip_credentials), 0, 0 },
     { "auth", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, auth), 0, 0 },
+    { "upstream_ca_file", CTX_ROUTE | CTX_MAIN, 1, 1, 0, set_upstream_ca_file, 0, 0, 0 },
+    { "plain_http", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, plain_http), 0, 0 },
+    { "socketio", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, socketio), 0, 0 },
+    { "socketio_require_claim", CTX_ROUTE, 3, 3, D_MULTI, set_nsp_claim, 0, 0, 0 },
 };
 
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))
@@ -1248,11 +1483,12 @@ static int validate(struct parser *ps)
         if (have_hmac)
             cfg->policy.algs |= 1u << JWT_HS256;
     }
-    if (auth_route && cfg->keys->nkeys == 0)
+    if (auth_route && cfg->keys->nkeys == 0 && !cfg->jwks_url)
         return fail(ps, auth_route->line,
-                    "no keys configured (key_file, hmac_secret_file) but route \"%s\" requires auth",
-                    auth_route->prefix);
-    if (auth_route) {
+                    "no keys configured (key_file, hmac_secret_file, jwks_url) but route \"%s\" "
+                    "requires auth", auth_route->prefix);
+    /* A remote set may bring keys for any allowed algorithm. */
+    if (auth_route && !cfg->jwks_url) {
         int usable = 0;
         for (int alg = 0; alg < JWT_ALG_COUNT && !usable; alg++) {
             if (!(cfg->policy.algs & (1u << alg)))
@@ -1283,6 +1519,68 @@ static int validate(struct parser *ps)
     return 0;
 }
 
+/* The server context from tls_certificate and tls_certificate_key, and a
+ * client context for every route with a tls:// upstream. Built whenever
+ * configured, so wsgate -t and a reload check the files even when no
+ * listener uses them yet. */
+static int validate_tls(struct parser *ps)
+{
+    struct config *cfg = ps->cfg;
+    struct ssl_ctx_st *deflt = NULL;
+    char why[300];
+
+    if (cfg->tls_certificate && !cfg->tls_certificate_key)
+        return fail(ps, ps->tls_certificate_line,
+                    "\"tls_certificate\" needs \"tls_certificate_key\" too");
+    if (cfg->tls_certificate_key && !cfg->tls_certificate)
+        return fail(ps, ps->tls_certificate_key_line,
+                    "\"tls_certificate_key\" needs \"tls_certificate\" too");
+    for (size_t i = 0; i < cfg->nlistens; i++)
+        if (cfg->listens[i].tls && !cfg->tls_certificate)
+            return fail(ps, cfg->listens[i].line,
+                        "\"tls\" listener %.200s needs \"tls_certificate\" and "
+                        "\"tls_certificate_key\"", cfg->listens[i].addr.text);
+    if (cfg->tls_certificate) {
+        if (!(cfg->tls_ctx = tls_server_ctx_new(why, sizeof(why))))
+            return fail(ps, ps->tls_certificate_line, "%s", why);
+        if (tls_server_ctx_use_certificate(cfg->tls_ctx, cfg->tls_certificate, why,
+                                           sizeof(why)) < 0)
+            return fail(ps, ps->tls_certificate_line, "tls_certificate \"%.200s\": %s",
+                        cfg->tls_certificate, why);
+        if (tls_server_ctx_use_key(cfg->tls_ctx, cfg->tls_certificate_key, why, sizeof(why)) < 0)
+            return fail(ps, ps->tls_certificate_key_line, "tls_certificate_key \"%.200s\": %s",
+                        cfg->tls_certificate_key, why);
+    }
+
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        struct route *r = &cfg->routes[i];
+        int tls = 0;
+
+        for (size_t u = 0; u < r->nupstreams; u++)
+            tls |= r->upstreams[u].tls;
+        if (!tls) {
+            /* Nothing will connect with it. */
+            tls_ctx_free(r->tls_ctx);
+            r->tls_ctx = NULL;
+            continue;
+        }
+        if (r->tls_ctx)
+            continue;
+        if (!deflt) {
+            deflt = tls_client_ctx_new(cfg->upstream_ca_file, why, sizeof(why));
+            if (!deflt) {
+                if (cfg->upstream_ca_file)
+                    return fail(ps, ps->upstream_ca_line, "upstream_ca_file \"%.200s\": %s",
+                                cfg->upstream_ca_file, why);
+                return fail(ps, r->line, "route \"%.200s\": %s", r->prefix, why);
+            }
+        }
+        r->tls_ctx = tls_ctx_ref(deflt);
+    }
+    tls_ctx_free(deflt);
+    return 0;
+}
+
 /* ---- object life -------------------------------------------------------- */
 
 static void config_free(struct config *cfg)
@@ -1296,6 +1594,9 @@ static void config_free(struct config *cfg)
     free(cfg->access_log_path);
     free(cfg->error_log_path);
     keystore_free(cfg->keys);
+    free(cfg->jwks_url);
+    free(cfg->jwks_ca_file);
+    jwks_unref(cfg->jwks);
     free(cfg->issuer);
     for (size_t i = 0; i < cfg->naudiences; i++)
         free(cfg->audiences[i]);
@@ -1310,6 +1611,10 @@ static void config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->nroutes; i++)
         route_clear(&cfg->routes[i]);
     free(cfg->routes);
+    free(cfg->tls_certificate);
+    free(cfg->tls_certificate_key);
+    tls_ctx_free(cfg->tls_ctx);
+    free(cfg->upstream_ca_file);
     free(cfg);
 }
 
@@ -1325,6 +1630,8 @@ static struct config *config_defaults(const char *path)
     cfg->handshake_timeout_ms = 10000;
     cfg->upstream_connect_timeout_ms = 5000;
     cfg->idle_timeout_ms = 0;
+    cfg->keepalive_timeout_ms = 60000;
+    cfg->upstream_read_timeout_ms = 60000;
     cfg->shutdown_timeout_ms = 10000;
     cfg->max_message_size = 1024 * 1024;
     cfg->max_header_size = 16 * 1024;
@@ -1334,6 +1641,9 @@ static struct config *config_defaults(const char *path)
     cfg->error_level = LOG_INFO;
     cfg->keys = keystore_new();
     cfg->on_expiry_close = 1;
+    cfg->jwks_refresh_ms = 10 * 60 * 1000;
+    cfg->jwks_min_refresh_ms = 30 * 1000;
+    cfg->jwks_startup_wait_ms = 5000;
     push_str(&cfg->require_claims, &cfg->nrequire_claims, "exp");
     cfg->sources = util_xcalloc(1, sizeof(*cfg->sources));
     cfg->sources[0].kind = TS_AUTHORIZATION;
@@ -1420,7 +1730,7 @@ struct config *config_load(const char *path, char *err, size_t errlen)
         fail(&ps, 0, "cannot allocate the key store");
         goto bad;
     }
-    if (parse_block(&ps, CTX_MAIN, ps.cfg) < 0 || validate(&ps) < 0)
+    if (parse_block(&ps, CTX_MAIN, ps.cfg) < 0 || validate(&ps) < 0 || validate_tls(&ps) < 0)
         goto bad;
     free(text);
     return ps.cfg;

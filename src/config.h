@@ -12,20 +12,33 @@
 #include "jwt.h"
 
 struct keystore;
+struct jwks;
+struct ssl_ctx_st;                  /* OpenSSL's SSL_CTX, see tls.h */
 
 struct sockaddr_text {
     struct sockaddr_storage ss;
     socklen_t len;
     char *text;                     /* as written: "127.0.0.1:8080", "[::1]:8080", "*:8080" */
+    int tls;                        /* upstream tls://HOST:PORT */
+    char *host;                     /* tls:// only: HOST as written (a DNS name, resolved
+                                     * once at load, or an IP literal), for certificate
+                                     * verification and SNI; else NULL */
 };
 
 struct listen_conf {
     struct sockaddr_text addr;
-    int tls;                        /* "tls" flag: refused at load until TLS lands, so 0 */
+    int tls;                        /* "tls" flag: TLS handshake first (tls_certificate) */
     int line;                       /* of the listen directive */
 };
 
 struct claim_req {
+    char *claim;
+    char *value;
+};
+
+/* socketio_require_claim NAMESPACE CLAIM VALUE */
+struct nsp_claim_req {
+    char *nsp;                      /* exact socket.io namespace, starts with '/' */
     char *claim;
     char *value;
 };
@@ -52,8 +65,14 @@ struct route {
     char *claims_header;            /* NULL when not set */
     int strip_credentials;          /* default on */
     int auth;                       /* default on */
+    int plain_http;                 /* proxy non-upgrade HTTP/1.1 requests (SPEC §10); default off */
+    int socketio;                   /* socket.io CONNECT authentication (implies plain_http); default off */
+    struct nsp_claim_req *nsp_require; /* socketio_require_claim, all for a namespace must hold */
+    size_t nnsp_require;
     unsigned rr_next;               /* round-robin cursor, atomic add */
     int line;                       /* of the route block */
+    char *upstream_ca_file;         /* the route's own, or NULL (main context's default) */
+    struct ssl_ctx_st *tls_ctx;     /* client context when an upstream is tls://, else NULL */
 };
 
 enum token_source_kind {
@@ -91,6 +110,8 @@ struct config {
     int64_t handshake_timeout_ms;
     int64_t upstream_connect_timeout_ms;
     int64_t idle_timeout_ms;        /* 0 = never */
+    int64_t keepalive_timeout_ms;   /* plain HTTP: idle client connection between requests; 0 = no keep-alive */
+    int64_t upstream_read_timeout_ms; /* plain HTTP: longest silence while a request or response is in flight */
     int64_t shutdown_timeout_ms;
     size_t max_message_size;        /* 0 = unlimited */
     size_t max_header_size;
@@ -113,6 +134,16 @@ struct config {
     struct token_source *sources;
     size_t nsources;
     int on_expiry_close;            /* default on (close) */
+    /* Remote JWKS (jwks_url, jwks_refresh, jwks_min_refresh, jwks_ca_file,
+     * jwks_startup_wait; src/jwks.h); jwks_url NULL when not configured. */
+    char *jwks_url;                 /* one https:// URL */
+    char *jwks_ca_file;             /* NULL: the system trust store */
+    int64_t jwks_refresh_ms;        /* default 10m */
+    int64_t jwks_min_refresh_ms;    /* default 30s: between fetches for unknown kids */
+    int64_t jwks_startup_wait_ms;   /* default 5s */
+    struct jwks *jwks;              /* the remote set this configuration verifies with:
+                                     * set by jwks_attach() on the main thread before
+                                     * install; NULL until then (wsgate -t, unit tests) */
 
     /* status_listen (status_listen == 0 when not configured) and limits. */
     int status_listen;
@@ -133,6 +164,14 @@ struct config {
 
     struct route *routes;           /* sorted by prefix length, longest first */
     size_t nroutes;
+
+    /* TLS (tls_certificate, tls_certificate_key, upstream_ca_file). */
+    char *tls_certificate;          /* NULL when not set */
+    char *tls_certificate_key;
+    struct ssl_ctx_st *tls_ctx;     /* server context for "tls" listeners, built at load
+                                     * when a certificate is configured, else NULL */
+    char *upstream_ca_file;         /* default for routes without their own, or NULL
+                                     * (the system trust store) */
 };
 
 /* Loads and validates path, including every key file. Relative paths

@@ -329,25 +329,28 @@ static int select_and_verify(const struct jwt_policy *pol, int alg, const char *
                              const unsigned char *sig, size_t siglen,
                              char *err, size_t errlen)
 {
-    const struct keystore *ks = pol->keys;
+    /* Static keys and the remote set form one key set: a kid in either
+     * makes the token's kid select. */
+    const struct keystore *stores[2] = { pol->keys, pol->remote };
     const struct alg_info *ai = &algs[alg];
     size_t i, ncand = 0;
     int by_kid = 0;
 
-    if (!ks)
-        return fail(err, errlen, "no matching key");
-    if (kid)
-        for (i = 0; i < ks->nkeys && !by_kid; i++)
-            by_kid = ks->keys[i].kid != NULL;
-    for (i = 0; i < ks->nkeys; i++) {
-        const struct key *k = &ks->keys[i];
-        if (!key_fits(k, ai, alg))
-            continue;
-        if (by_kid && (!k->kid || strcmp(k->kid, kid) != 0))
-            continue;
-        ncand++;
-        if (verify_with(k, ai, data, len, sig, siglen))
-            return 0;
+    for (int s = 0; s < 2 && kid; s++)
+        for (i = 0; stores[s] && i < stores[s]->nkeys && !by_kid; i++)
+            by_kid = stores[s]->keys[i].kid != NULL;
+    for (int s = 0; s < 2; s++) {
+        const struct keystore *ks = stores[s];
+        for (i = 0; ks && i < ks->nkeys; i++) {
+            const struct key *k = &ks->keys[i];
+            if (!key_fits(k, ai, alg))
+                continue;
+            if (by_kid && (!k->kid || strcmp(k->kid, kid) != 0))
+                continue;
+            ncand++;
+            if (verify_with(k, ai, data, len, sig, siglen))
+                return 0;
+        }
     }
     return fail(err, errlen, ncand ? "bad signature" : "no matching key");
 }

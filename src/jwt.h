@@ -29,6 +29,8 @@ struct jwt_policy {
     int64_t leeway;                 /* seconds */
     char **require_claims;          /* claims that must be present */
     size_t nrequire_claims;
+    const struct keystore *remote;  /* a second set searched together with keys (the
+                                     * current remote JWKS, jwks.h); NULL when none */
 };
 
 struct jwt_claims {

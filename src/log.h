@@ -10,7 +10,8 @@ struct session;
 
 extern int log_level;
 
-#define log_enabled(lvl) ((lvl) <= log_level)
+/* Reload changes the level while workers log: relaxed atomic access. */
+#define log_enabled(lvl) ((lvl) <= __atomic_load_n(&log_level, __ATOMIC_RELAXED))
 
 void log_msg_(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_msg(lvl, ...) do { if (log_enabled(lvl)) log_msg_((lvl), __VA_ARGS__); } while (0)

@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <openssl/ssl.h>
 
 #include "config.h"
 #include "connlimit.h"
+#include "jwks.h"
 #include "log.h"
 #include "status.h"
 #include "util.h"
@@ -57,7 +59,7 @@ static int apply_logging(const struct config *cfg, char *err, size_t errlen)
         return -1;
     if (log_access_open(cfg->access_log, cfg->access_log_path, err, errlen) < 0)
         return -1;
-    log_level = cfg->error_level;
+    __atomic_store_n(&log_level, cfg->error_level, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -82,6 +84,11 @@ static void reload(struct mainctx *m)
         return;
     }
     if (apply_logging(c, err, sizeof(err)) < 0) {
+        log_err("reload failed, keeping the running configuration: %s", err);
+        config_unref(c);
+        return;
+    }
+    if (jwks_attach(m->base, c, err, sizeof(err)) < 0) {
         log_err("reload failed, keeping the running configuration: %s", err);
         config_unref(c);
         return;
@@ -201,6 +208,16 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     limits_init();
+    /* Workers wake the JWKS fetcher on this base from their threads, so
+     * locking is on before it exists; serving starts once the first key
+     * set is in, or jwks_startup_wait has passed. */
+    evthread_use_pthreads();
+    m.base = event_base_new();
+    if (jwks_attach(m.base, m.cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wsgate: %s\n", err);
+        return 1;
+    }
+    jwks_wait_ready(m.base, m.cfg);
     worker_config_install(config_ref(m.cfg));
     m.nworkers = m.cfg->workers;
     m.workers = workers_start(m.cfg, m.nworkers, err, sizeof(err));
@@ -208,7 +225,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "wsgate: %s\n", err);
         return 1;
     }
-    m.base = event_base_new();
     if (m.cfg->status_listen) {
         m.status = status_start(m.base, m.cfg, m.workers, m.nworkers, &m.stopping, err, sizeof(err));
         if (!m.status) {
@@ -223,7 +239,8 @@ int main(int argc, char **argv)
         event_add(sigs[i], NULL);
     }
     for (size_t i = 0; i < m.cfg->nlistens; i++)
-        log_notice("listening on %s", m.cfg->listens[i].addr.text);
+        log_notice("listening on %s%s", m.cfg->listens[i].addr.text,
+                   m.cfg->listens[i].tls ? " (tls)" : "");
     log_notice("wsgate %s started with %d worker%s", PACKAGE_VERSION, m.nworkers,
                m.nworkers == 1 ? "" : "s");
 
@@ -236,6 +253,7 @@ int main(int argc, char **argv)
         event_free(sigs[i]);
     if (m.poll)
         event_free(m.poll);
+    jwks_shutdown();
     event_base_free(m.base);
     worker_config_install(NULL);
     config_unref(m.cfg);

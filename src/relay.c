@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "session.h"
+#include "socketio.h"
 #include "util.h"
 #include "ws.h"
 #include "worker.h"
@@ -102,6 +103,9 @@ static void maybe_inject(struct session *s, struct relay_dir *d)
 {
     struct bufferevent *sink = dir_sink(s, d);
 
+    /* socket.io CONNECT_ERROR answers wsgate owes the client. */
+    if (s->sio && d == &s->u2c && sink && !d->injected)
+        socketio_inject(s, bufferevent_get_output(sink));
     if (!d->inject_code || d->injected || !sink)
         return;
     ws_write_close(bufferevent_get_output(sink), d->inject_code, s->close_reason, d == &s->c2u);
@@ -126,7 +130,7 @@ void relay_pump(struct session *s, struct relay_dir *d)
             unsigned char h[WS_MAX_HEADER];
             struct ws_frame f;
             size_t n;
-            int r, code;
+            int r, code, sio_code = 0;
 
             maybe_inject(s, d);
             avail = evbuffer_get_length(in);
@@ -149,7 +153,22 @@ void relay_pump(struct session *s, struct relay_dir *d)
                 }
                 break;
             }
+            if (s->sio && d == &s->c2u && !d->injected && !d->t.in_message &&
+                f.opcode == WS_OP_TEXT) {
+                /* socketio route: CONNECT packets are checked first. */
+                int sr = socketio_client_frame(s, &f, in);
+                if (sr == SIO_WAIT)
+                    break;
+                if (sr == SIO_TAKEN) {
+                    if (s->state != S_RELAY && s->state != S_CLOSING)
+                        return;
+                    continue;
+                }
+                sio_code = sr;
+            }
             code = ws_tracker_begin(&d->t, &f);
+            if (sio_code && !code)
+                code = sio_code;
             if (d->injected) {
                 /* After our close only the peer's close matters. */
                 d->discard = 1;

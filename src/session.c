@@ -16,14 +16,19 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "accesslog.h"
 #include "config.h"
 #include "log.h"
 #include "relay.h"
 #include "revoke.h"
+#include "tls.h"
 #include "connlimit.h"
+#include "httpproxy.h"
+#include "socketio.h"
 #include "metrics.h"
 #include "upstream.h"
 #include "util.h"
@@ -76,8 +81,8 @@ static void format_peer(struct session *s, const struct sockaddr *sa)
     snprintf(s->peer_ip, sizeof(s->peer_ip), "%s", ip);
 }
 
-struct session *session_new(struct worker *w, struct config *cfg, int fd,
-                            const struct sockaddr *sa, int salen)
+static struct session *session_create(struct worker *w, struct config *cfg, int fd,
+                                      const struct sockaddr *sa, int salen, int tls)
 {
     struct session *s = util_xcalloc(1, sizeof(*s));
     int one = 1;
@@ -94,12 +99,26 @@ struct session *session_new(struct worker *w, struct config *cfg, int fd,
     format_peer(s, sa);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-    s->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (tls) {
+        /* The handshake runs first, under handshake_timeout like the head. */
+        SSL *ssl = cfg->tls_ctx ? SSL_new(cfg->tls_ctx) : NULL;
+        s->tls = 1;
+        if (!ssl)
+            close(fd);
+        else if ((s->client = bufferevent_openssl_socket_new(w->base, fd, ssl,
+                                                             BUFFEREVENT_SSL_ACCEPTING,
+                                                             BEV_OPT_CLOSE_ON_FREE)))
+            bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
+        /* else libevent may or may not have freed ssl and closed fd:
+         * leaking them beats a double close on a threaded process. */
+    } else {
+        s->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     s->timer = evtimer_new(w->base, on_timer, s);
     if (!s->client || !s->timer) {
         if (s->client)
             bufferevent_free(s->client);
-        else
+        else if (!tls)
             close(fd);
         if (s->timer)
             event_free(s->timer);
@@ -129,6 +148,18 @@ struct session *session_new(struct worker *w, struct config *cfg, int fd,
     return s;
 }
 
+struct session *session_new(struct worker *w, struct config *cfg, int fd,
+                            const struct sockaddr *sa, int salen)
+{
+    return session_create(w, cfg, fd, sa, salen, 0);
+}
+
+struct session *session_new_tls(struct worker *w, struct config *cfg, int fd,
+                                const struct sockaddr *sa, int salen)
+{
+    return session_create(w, cfg, fd, sa, salen, 1);
+}
+
 static void session_free(struct session *s)
 {
     if (s->ip_counted)
@@ -146,6 +177,8 @@ static void session_free(struct session *s)
     event_free(s->timer);
     admission_clear(&s->adm);
     free(s->head);
+    httpproxy_free(s->hx);
+    socketio_session_free(s->sio);
     worker_session_removed(s->w, s);
     config_unref(s->cfg);
     free(s);
@@ -300,10 +333,14 @@ static void on_expiry(evutil_socket_t fd, short what, void *arg)
     case S_CHECK:
     case S_CONNECTING:
     case S_UPSTREAM_HEAD:
+    case S_HTTP_UPSTREAM_HEAD:
         s->end_cause = "token_expired";
         session_reject(s, 401, "invalid_token", "token expired",
                        "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", "
                        "error_description=\"token expired\"");
+        break;
+    case S_HTTP_RESPONSE:
+        session_end(s, "token_expired");
         break;
     default:
         break;
@@ -312,7 +349,7 @@ static void on_expiry(evutil_socket_t fd, short what, void *arg)
 
 /* The decision holds for the life of the socket: index the session for
  * revocations and arm its expiry, then go upstream. */
-static void admitted(struct session *s)
+void session_track(struct session *s)
 {
     if (s->adm.have_claims) {
         revoke_track(s->w->rv, s);
@@ -325,10 +362,37 @@ static void admitted(struct session *s)
                 wait_ms = 0;
             tv.tv_sec = (time_t)(wait_ms / 1000);
             tv.tv_usec = (suseconds_t)((wait_ms % 1000) * 1000);
-            s->expiry = evtimer_new(s->w->base, on_expiry, s);
+            /* Plain HTTP admits every request of a connection anew. */
+            if (!s->expiry)
+                s->expiry = evtimer_new(s->w->base, on_expiry, s);
             if (s->expiry)
                 evtimer_add(s->expiry, &tv);
         }
+    }
+}
+
+static void admitted(struct session *s)
+{
+    session_track(s);
+    if (s->adm.route->socketio && !s->sio)
+        s->sio = socketio_session_new();
+    if (socketio_wants_post(s)) {
+        socketio_post_start(s);
+        return;
+    }
+    session_go_upstream(s);
+}
+
+void session_go_upstream(struct session *s)
+{
+    if (s->upstream) {
+        /* Kept alive by the previous plain request of this connection. */
+        if (s->adm.plain_http && httpproxy_can_reuse(s)) {
+            httpproxy_start(s, 1);
+            return;
+        }
+        bufferevent_free(s->upstream);
+        s->upstream = NULL;
     }
     s->state = S_CONNECTING;
     s->up_first = upstream_first(s->adm.route);
@@ -344,12 +408,14 @@ void session_revoked(struct session *s)
         break;
     case S_CONNECTING:
     case S_UPSTREAM_HEAD:
+    case S_HTTP_UPSTREAM_HEAD:
         s->end_cause = "token_revoked";
         session_reject(s, 401, "invalid_token", "token revoked",
                        "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", "
                        "error_description=\"token revoked\"");
         break;
     case S_RESPONSE:
+    case S_HTTP_RESPONSE:
         session_end(s, "token_revoked");
         break;
     default:
@@ -390,11 +456,13 @@ static void read_head(struct session *s)
 
 /* ---- S_CONNECTING ----------------------------------------------------- */
 
-static void upstream_failed(struct session *s, int timed_out)
+/* why: the TLS or socket error text, or NULL. */
+static void upstream_failed_why(struct session *s, int timed_out, const char *why)
 {
     const struct sockaddr_text *a = upstream_nth(s->adm.route, s->up_first, s->up_attempt);
 
-    slog(LOG_WARNING, s, "upstream %s %s", a->text, timed_out ? "connect timed out" : "connect failed");
+    slog(LOG_WARNING, s, "upstream %s %s%s%s", a->text,
+         timed_out ? "connect timed out" : "connect failed", why ? ": " : "", why ? why : "");
     if (timed_out)
         s->up_timed_out = 1;
     if (s->upstream) {
@@ -412,11 +480,32 @@ static void upstream_failed(struct session *s, int timed_out)
         session_reject(s, 502, "bad_gateway", "no upstream available", NULL);
 }
 
+static void upstream_failed(struct session *s, int timed_out)
+{
+    upstream_failed_why(s, timed_out, NULL);
+}
+
 static void upstream_try(struct session *s)
 {
     const struct sockaddr_text *a = upstream_nth(s->adm.route, s->up_first, s->up_attempt);
 
-    s->upstream = bufferevent_socket_new(s->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (a->tls) {
+        /* BEV_EVENT_CONNECTED comes once the certificate is verified, so
+         * upstream_connect_timeout covers the TLS handshake too, and a
+         * refused certificate is a failed connect: next upstream, then 502. */
+        SSL *ssl = s->adm.route->tls_ctx ? tls_client_ssl_new(s->adm.route->tls_ctx, a->host)
+                                         : NULL;
+        s->upstream = ssl ? bufferevent_openssl_socket_new(s->w->base, -1, ssl,
+                                                           BUFFEREVENT_SSL_CONNECTING,
+                                                           BEV_OPT_CLOSE_ON_FREE)
+                          : NULL;
+        if (s->upstream)
+            bufferevent_openssl_set_allow_dirty_shutdown(s->upstream, 1);
+        else if (ssl)
+            SSL_free(ssl);
+    } else {
+        s->upstream = bufferevent_socket_new(s->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (!s->upstream) {
         upstream_failed(s, 0);
         return;
@@ -438,7 +527,11 @@ static void upstream_connected(struct session *s)
     setsockopt(bufferevent_getfd(s->upstream), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     memset(&s->fwd, 0, sizeof(s->fwd));
     s->fwd.client_ip = s->peer_ip;
-    s->fwd.tls = 0;
+    s->fwd.tls = s->tls;
+    if (s->adm.plain_http) {
+        httpproxy_start(s, 0);
+        return;
+    }
     if (forward_build_head(out, &s->req, s->cfg, s->adm.route,
                            s->adm.have_claims ? &s->adm.claims : NULL, &s->fwd) < 0) {
         session_reject(s, 500, "internal_error", "cannot build upstream request", NULL);
@@ -545,14 +638,16 @@ static int side_flushed(struct bufferevent *bev)
 }
 
 /* Output written: half-close and keep reading (and dropping) until the
- * peer closes, so unread input never turns our last bytes into an RST. */
+ * peer closes, so unread input never turns our last bytes into an RST.
+ * Over TLS the half-close is a close_notify. */
 static void side_linger(struct session *s, struct bufferevent *bev, int *done)
 {
     if (*done || !bev)
         return;
     if (!side_flushed(bev))
         return;
-    shutdown(bufferevent_getfd(bev), SHUT_WR);
+    if (!tls_close_notify(bev))
+        shutdown(bufferevent_getfd(bev), SHUT_WR);
     evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
     bufferevent_enable(bev, EV_READ);
     (void)s;
@@ -618,13 +713,73 @@ void session_shutdown(struct session *s, int code, const char *reason)
     case S_FLUSH:
     case S_DEAD:
         break;
+    case S_HTTP_UPSTREAM_HEAD:
+    case S_HTTP_RESPONSE:
+        httpproxy_last_response(s);
+        break;
+    case S_HTTP_IDLE:
+        session_end(s, "shutdown");
+        break;
     default:
         s->end_cause = "shutdown";
         session_kill(s);
     }
 }
 
+void session_next_request(struct session *s)
+{
+    revoke_untrack(s->w->rv, s);
+    if (s->expiry)
+        evtimer_del(s->expiry);
+    if (s->sub_counted) {
+        countmap_release(limits_per_subject, s->adm.claims.sub);
+        s->sub_counted = 0;
+    }
+    admission_clear(&s->adm);
+    memset(&s->adm, 0, sizeof(s->adm));
+    free(s->head);
+    s->head = NULL;
+    s->head_len = s->head_scanned = 0;
+    s->have_req = 0;
+    s->status = 0;
+    s->end_cause = NULL;
+    s->c2u.bytes = s->u2c.bytes = 0;
+    s->started_ms = util_now_ms();
+    s->state = S_HTTP_IDLE;
+    evtimer_del(s->timer);
+    bufferevent_setwatermark(s->client, EV_READ, 0, s->cfg->max_header_size + 1);
+    bufferevent_enable(s->client, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_input(s->client)) == 0) {
+        arm_timer(s, s->cfg->keepalive_timeout_ms);
+        return;
+    }
+    /* A pipelined request is already here. */
+    s->state = S_HEAD;
+    arm_timer(s, s->cfg->handshake_timeout_ms);
+    read_head(s);
+}
+
+/* A kept-alive upstream spoke or closed between two requests: whatever it
+ * said answers nothing, so it cannot carry the next one. */
+static void drop_idle_upstream(struct session *s)
+{
+    if (s->upstream) {
+        bufferevent_free(s->upstream);
+        s->upstream = NULL;
+    }
+}
+
 /* ---- callbacks --------------------------------------------------------- */
+
+/* After a read or write callback, which may have drained input or resumed
+ * reading: see tls_read_pending(). */
+static void tls_kick(struct session *s)
+{
+    if (s->state == S_DEAD)
+        return;
+    tls_read_pending(s->client);
+    tls_read_pending(s->upstream);
+}
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -634,6 +789,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     switch (s->state) {
     case S_HEAD:
+        if (s->tls && !s->tls_ready) {
+            /* No TLS yet: nobody could read a 408. */
+            slog(LOG_INFO, s, "TLS handshake not complete in time");
+            s->end_cause = "tls_handshake_timeout";
+            session_kill(s);
+            break;
+        }
         slog(LOG_INFO, s, "rejected 408: request head not complete in time");
         s->end_cause = "request_timeout";
         session_reject(s, 408, "request_timeout", "request head not received in time", NULL);
@@ -663,6 +825,16 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     case S_DEAD:
         session_free(s);
         break;
+    case S_HTTP_UPSTREAM_HEAD:
+    case S_HTTP_RESPONSE:
+        httpproxy_timer(s);
+        break;
+    case S_HTTP_IDLE:
+        session_end(s, "keepalive_timeout");
+        break;
+    case S_SIO_BODY:
+        socketio_post_timer(s);
+        break;
     }
 }
 
@@ -681,9 +853,24 @@ static void on_client_read(struct bufferevent *bev, void *arg)
     case S_FLUSH:
         evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
         break;
+    case S_HTTP_UPSTREAM_HEAD:
+    case S_HTTP_RESPONSE:
+        httpproxy_client_read(s);
+        break;
+    case S_SIO_BODY:
+        socketio_post_read(s);
+        break;
+    case S_HTTP_IDLE:
+        /* The next request begins: its head has handshake_timeout. */
+        s->state = S_HEAD;
+        evtimer_del(s->timer);
+        arm_timer(s, s->cfg->handshake_timeout_ms);
+        read_head(s);
+        break;
     default:
         break;
     }
+    tls_kick(s);
 }
 
 static void on_up_read(struct bufferevent *bev, void *arg)
@@ -704,9 +891,20 @@ static void on_up_read(struct bufferevent *bev, void *arg)
     case S_FLUSH:
         evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
         break;
+    case S_HTTP_UPSTREAM_HEAD:
+    case S_HTTP_RESPONSE:
+        httpproxy_up_read(s);
+        break;
+    case S_HEAD:
+    case S_CHECK:
+    case S_HTTP_IDLE:
+    case S_SIO_BODY:
+        drop_idle_upstream(s);
+        break;
     default:
         break;
     }
+    tls_kick(s);
 }
 
 static void on_client_write(struct bufferevent *bev, void *arg)
@@ -720,6 +918,9 @@ static void on_client_write(struct bufferevent *bev, void *arg)
         relay_resume(s, &s->u2c);
     else if (s->state == S_RESPONSE)
         relay_response(s);
+    else if (s->state == S_HTTP_RESPONSE)
+        httpproxy_client_write(s);
+    tls_kick(s);
 }
 
 static void on_up_write(struct bufferevent *bev, void *arg)
@@ -731,13 +932,32 @@ static void on_up_write(struct bufferevent *bev, void *arg)
         finish_check(s);
     else if (s->state == S_RELAY || s->state == S_CLOSING)
         relay_resume(s, &s->c2u);
+    else if (s->state == S_HTTP_UPSTREAM_HEAD || s->state == S_HTTP_RESPONSE)
+        httpproxy_up_write(s);
+    tls_kick(s);
 }
 
 static void on_client_event(struct bufferevent *bev, short what, void *arg)
 {
     struct session *s = arg;
 
-    (void)bev;
+    if (s->tls && !s->tls_ready) {
+        char why[256];
+        if (what & BEV_EVENT_CONNECTED) {
+            s->tls_ready = 1;
+            slog(LOG_DEBUG, s, "TLS: %s", tls_describe(bev, why, sizeof(why)));
+            return;
+        }
+        if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && s->state != S_DEAD) {
+            /* Never reached admission; OpenSSL's reason names no secret. */
+            tls_error_text(bev, what, why, sizeof(why));
+            slog(LOG_INFO, s, "TLS handshake failed: %s", why);
+            if (!s->end_cause)
+                s->end_cause = "tls_handshake_failed";
+            session_kill(s);
+            return;
+        }
+    }
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
         return;
     switch (s->state) {
@@ -751,6 +971,14 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
          * an EOF it may still read what is queued for it. */
         if (what & BEV_EVENT_ERROR)
             s->client_done = 1;
+        session_end(s, what & BEV_EVENT_ERROR ? "client_error" : "client_closed");
+        break;
+    case S_HTTP_UPSTREAM_HEAD:
+    case S_HTTP_RESPONSE:
+        httpproxy_client_event(s, what);
+        break;
+    case S_HTTP_IDLE:
+        /* Earlier responses may still be on their way out. */
         session_end(s, what & BEV_EVENT_ERROR ? "client_error" : "client_closed");
         break;
     default:
@@ -768,11 +996,20 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     if (s->state == S_CONNECTING) {
         if (what & BEV_EVENT_CONNECTED) {
+            char d[96];
             evtimer_del(s->timer);
+            if (bufferevent_openssl_get_ssl(bev))
+                slog(LOG_DEBUG, s, "upstream TLS: %s", tls_describe(bev, d, sizeof(d)));
             upstream_connected(s);
         } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+            char why[256];
             evtimer_del(s->timer);
-            upstream_failed(s, 0);
+            if (bufferevent_openssl_get_ssl(bev)) {
+                tls_error_text(bev, what, why, sizeof(why));
+                upstream_failed_why(s, 0, why);
+            } else {
+                upstream_failed(s, 0);
+            }
         }
         return;
     }
@@ -787,6 +1024,23 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     case S_FLUSH:
         s->upstream_done = 1;
         finish_check(s);
+        break;
+    case S_HTTP_UPSTREAM_HEAD:
+    case S_HTTP_RESPONSE:
+        if (httpproxy_up_event(s, what)) {
+            bufferevent_free(s->upstream);
+            s->upstream = NULL;
+            s->state = S_CONNECTING;
+            s->up_first = upstream_first(s->adm.route);
+            s->up_attempt = 0;
+            upstream_try(s);
+        }
+        break;
+    case S_HEAD:
+    case S_CHECK:
+    case S_HTTP_IDLE:
+    case S_SIO_BODY:
+        drop_idle_upstream(s);
         break;
     default:
         if (what & BEV_EVENT_ERROR)
@@ -808,6 +1062,10 @@ static const char *state_name(enum session_state st)
     case S_CLOSING: return "closing";
     case S_FLUSH: return "flush";
     case S_DEAD: return "dead";
+    case S_HTTP_UPSTREAM_HEAD: return "http_upstream_head";
+    case S_HTTP_RESPONSE: return "http_response";
+    case S_HTTP_IDLE: return "http_idle";
+    case S_SIO_BODY: return "sio_body";
     }
     return "?";
 }

@@ -17,6 +17,8 @@ struct bufferevent;
 struct event;
 struct evbuffer;
 struct revoke_check;
+struct http_exchange;
+struct sio_session;
 
 enum session_state {
     S_HEAD,             /* reading the client's request head (handshake_timeout) */
@@ -27,7 +29,12 @@ enum session_state {
     S_RELAY,            /* 101 relayed: frames flow both ways (idle_timeout) */
     S_CLOSING,          /* our close frames injected; waiting for both replies */
     S_FLUSH,            /* writing what is left, then half-close and linger */
-    S_DEAD              /* callbacks off; freed from the timer at the next turn */
+    S_DEAD,             /* callbacks off; freed from the timer at the next turn */
+    /* Plain HTTP (SPEC §10, httpproxy.c); every request is admitted anew. */
+    S_HTTP_UPSTREAM_HEAD, /* request sent, body streaming; awaiting the response head */
+    S_HTTP_RESPONSE,    /* response head relayed; body streaming to the client */
+    S_HTTP_IDLE,        /* keep-alive: awaiting the next request (keepalive_timeout) */
+    S_SIO_BODY          /* socketio route: reading a POST body to check its CONNECT packets */
 };
 
 /* One direction of the relay: frames from source to sink. */
@@ -82,13 +89,22 @@ struct session {
     int64_t started_us;             /* monotonic, for the handshake latency */
     int64_t started_wall;           /* unix seconds, for /sessions */
 
+    struct http_exchange *hx;       /* plain HTTP: the request in flight, keep-alive state */
+    struct sio_session *sio;        /* socketio route: CONNECT checks (socketio.c) */
+
     int client_done, upstream_done; /* S_FLUSH: this side is fully closed */
     int lingering;                  /* S_FLUSH: all written, waiting for the peers' FIN */
     int64_t started_ms, last_activity_ms;
+    int tls;                        /* accepted on a "tls" listener */
+    int tls_ready;                  /* its TLS handshake has completed */
 };
 
 struct session *session_new(struct worker *w, struct config *cfg, int fd,
                             const struct sockaddr *sa, int salen);
+/* As session_new, for a connection accepted on a "tls" listener: a TLS
+ * handshake (cfg->tls_ctx) comes first, within handshake_timeout. */
+struct session *session_new_tls(struct worker *w, struct config *cfg, int fd,
+                                const struct sockaddr *sa, int salen);
 /* Ends the session as the gateway: relaying sessions get close frames with
  * code and reason at frame boundaries; others are closed at once. */
 void session_shutdown(struct session *s, int code, const char *reason);
@@ -98,6 +114,16 @@ void session_end(struct session *s, const char *cause);
 void session_revoked(struct session *s);
 /* One JSON object describing a live session (for /sessions). */
 void session_describe_json(const struct session *s, struct evbuffer *b);
+/* Index the session's claims for revocation and arm its expiry (done at
+ * admission; socketio.c calls it when a CONNECT token becomes the
+ * session's identity). */
+void session_track(struct session *s);
+/* Admitted (and, on socketio routes, the POST body checked): connect
+ * upstream, or reuse the kept-alive upstream connection. */
+void session_go_upstream(struct session *s);
+/* Plain HTTP: the exchange is complete and the connection stays open;
+ * forget the request and its admission, then read the next request. */
+void session_next_request(struct session *s);
 /* Drops the session without any goodbye (forced shutdown). */
 void session_abort(struct session *s);
 

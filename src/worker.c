@@ -113,8 +113,12 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     struct worker *w = arg;
     struct config *cfg = worker_config_acquire();
     long n = __atomic_add_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
+    int tls = 0;
 
-    (void)l;
+    /* Listeners are bound at start; a reload cannot change which are TLS. */
+    for (size_t j = 0; j < w->nlisteners; j++)
+        if (w->listeners[j] == l)
+            tls = w->listen_tls[j];
     /* A little over max_connections still gets a 503 (session_new); far
      * over it, stop accepting until connections end, so a flood cannot
      * exhaust file descriptors. */
@@ -130,7 +134,16 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     evutil_make_socket_nonblocking(fd);
-    if (!session_new(w, cfg, fd, sa, salen)) {
+    if (tls && !cfg->tls_ctx) {
+        /* The reloaded configuration has no certificate for this listener. */
+        log_err("no tls_certificate in the running configuration for a tls listener, "
+                "connection refused");
+        close(fd);
+        __atomic_sub_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
+        config_unref(cfg);
+        return;
+    }
+    if (!(tls ? session_new_tls : session_new)(w, cfg, fd, sa, salen)) {
         __atomic_sub_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
         log_err("cannot allocate a session");
     }
@@ -153,6 +166,8 @@ static void stop_listening(struct worker *w)
             evconnlistener_free(w->listeners[i]);
     free(w->listeners);
     w->listeners = NULL;
+    free(w->listen_tls);
+    w->listen_tls = NULL;
     w->nlisteners = 0;
 }
 
@@ -245,9 +260,11 @@ struct worker *workers_start(struct config *cfg, int n, char *err, size_t errlen
         /* A persistent event with no fd only runs when activated. */
         event_add(w->wake, NULL);
         w->listeners = util_xcalloc(cfg->nlistens, sizeof(*w->listeners));
+        w->listen_tls = util_xcalloc(cfg->nlistens, sizeof(*w->listen_tls));
         w->nlisteners = cfg->nlistens;
         for (size_t j = 0; j < cfg->nlistens; j++) {
             const struct listen_conf *lc = &cfg->listens[j];
+            w->listen_tls[j] = lc->tls;
             unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
                              LEV_OPT_CLOSE_ON_EXEC;
             w->listeners[j] = evconnlistener_new_bind(w->base, on_accept, w, flags, 4096,

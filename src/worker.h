@@ -21,6 +21,7 @@ struct worker {
     struct event_base *base;
     struct evconnlistener **listeners;
     size_t nlisteners;
+    int *listen_tls;                /* per listener: connections start with a TLS handshake */
     struct event *wake;             /* main thread -> worker: look at flags */
     int stop_requested;             /* set by main, read on wake */
     int force_requested;

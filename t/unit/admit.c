@@ -93,7 +93,10 @@ int main(void)
             "      token_sources header:Authorization cookie:tok query:tok subprotocol; }\n"
             "route / { upstream 127.0.0.1:2; origins \"https://app.example.com\" \"https://*.example.org\"; }\n"
             "route /admin { upstream 127.0.0.1:2; origins any; require_claim roles admin; }\n"
-            "route /public { upstream 127.0.0.1:2; auth off; origins \"https://app.example.com\"; }\n",
+            "route /public { upstream 127.0.0.1:2; auth off; origins \"https://app.example.com\"; }\n"
+            "route /api { upstream 127.0.0.1:2; plain_http on; origins \"https://app.example.com\";\n"
+            "             require_claim roles admin; }\n"
+            "route /socket.io/ { upstream 127.0.0.1:2; socketio on; require_claim roles admin; }\n",
             secret);
     fclose(f);
     cfg = config_load(path, err, sizeof(err));
@@ -162,6 +165,59 @@ int main(void)
     is_int(run("/public", ""), 0, "auth off route needs no token");
     ok(!adm.have_claims, "auth off route has no claims");
     is_int(run("/public", "Origin: https://evil.test\r\n"), 403, "auth off route still checks Origin");
+    ok(!adm.plain_http, "an upgrade is never marked plain_http");
+
+    /* SPEC §10: plain HTTP on a plain_http route, the same steps minus
+     * the upgrade check. */
+    snprintf(hdr, sizeof(hdr), "POST /api/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\n"
+             "Content-Length: 3\r\n\r\n", good);
+    is_int(run_raw(hdr), 0, "plain_http route: a POST with a valid token is admitted");
+    ok(adm.plain_http, "plain_http: marked as a plain request");
+    is_str(adm.claims.sub, "alice", "plain_http: claims available");
+    is_int(run_raw("GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n"), 401, "plain_http: no token: 401");
+    is_str(adm.code, "missing_token", "plain_http: missing token code");
+    snprintf(hdr, sizeof(hdr), "GET /api/x HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.test\r\n"
+             "Authorization: Bearer %s\r\n\r\n", good);
+    is_int(run_raw(hdr), 403, "plain_http: Origin still checked");
+    is_str(adm.code, "origin_not_allowed", "plain_http: origin_not_allowed");
+    snprintf(hdr, sizeof(hdr), "GET /api/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\n\r\n", user);
+    is_int(run_raw(hdr), 403, "plain_http: route claims still checked");
+    snprintf(hdr, sizeof(hdr), "GET /api/x HTTP/1.0\r\nCookie: tok=%s\r\n\r\n", good);
+    is_int(run_raw(hdr), 0, "plain_http: HTTP/1.0 with a cookie token admitted");
+    snprintf(hdr, sizeof(hdr), "GET /api/x HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n"
+             "Connection: Upgrade, HTTP2-Settings\r\nAuthorization: Bearer %s\r\n\r\n", good);
+    is_int(run_raw(hdr), 0, "plain_http: Upgrade: h2c is a plain request");
+    ok(adm.plain_http, "plain_http: h2c marked plain (the Upgrade header is dropped later)");
+    snprintf(hdr, sizeof(hdr), "GET /api/x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+             "Authorization: Bearer %s\r\n\r\n", good);
+    is_int(run_raw(hdr), 400, "plain_http: a botched WebSocket upgrade is still a 400");
+    is_str(adm.reason, "not_websocket", "plain_http: botched upgrade reason not_websocket");
+    snprintf(hdr, sizeof(hdr), "GET /api/x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Sec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n", good);
+    is_int(run_raw(hdr), 0, "plain_http route: a WebSocket upgrade is still admitted");
+    ok(!adm.plain_http, "plain_http route: the upgrade is not marked plain");
+
+    /* socketio on: no token at all is left to the CONNECT packet */
+    is_int(run_raw("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\n\r\n"), 0,
+           "socketio: a tokenless Engine.IO 4 request is admitted");
+    ok(adm.sio_pending && adm.plain_http && !adm.have_claims, "socketio: pending, plain, no claims");
+    is_int(run_raw("GET /socket.io/?EIO=3&transport=polling HTTP/1.1\r\nHost: a\r\n\r\n"), 401,
+           "socketio: a tokenless EIO=3 request is a 401");
+    is_int(run_raw("GET /socket.io/?transport=polling HTTP/1.1\r\nHost: a\r\n\r\n"), 401,
+           "socketio: a tokenless request without EIO is a 401");
+    is_int(run_raw("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\n"
+                   "Authorization: Bearer x.y.z\r\n\r\n"), 401,
+           "socketio: an invalid HTTP token is still a 401");
+    snprintf(hdr, sizeof(hdr), "GET /socket.io/?EIO=4 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\n\r\n",
+             user);
+    is_int(run_raw(hdr), 403, "socketio: route claims still apply to an HTTP token");
+    snprintf(hdr, sizeof(hdr), "GET /socket.io/?EIO=4 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\n\r\n",
+             good);
+    is_int(run_raw(hdr), 0, "socketio: a valid HTTP token admitted");
+    ok(!adm.sio_pending && adm.have_claims, "socketio: an HTTP token is not pending");
+    is_int(run_raw("GET /socket.io/?EIO=4 HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.test\r\n\r\n"), 403,
+           "socketio: Origin still checked for tokenless requests");
 
     admission_clear(&adm);
     config_unref(cfg);

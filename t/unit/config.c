@@ -346,8 +346,8 @@ static void test_errors(void)
         "\"reject\" or \"allow\"", "redis_failure maybe;\n" MIN_LISTEN MIN_ROUTE);
     BAD("redis unix path", "1: redis \"unix:rel\": unix: needs an absolute path",
         "redis unix:rel;\n" MIN_LISTEN MIN_ROUTE);
-    BAD("unknown in a block", "4: unknown directive \"jwks_url\"",
-        MIN_LISTEN MIN_ROUTE "jwt {\n jwks_url x; }\n");
+    BAD("unknown in a block", "4: unknown directive \"jwks_uri\"",
+        MIN_LISTEN MIN_ROUTE "jwt {\n jwks_uri x; }\n");
     BAD("arity 1", "1: \"handshake_timeout\" takes 1 argument",
         "handshake_timeout 1 2;\n" MIN_LISTEN MIN_ROUTE);
     BAD("arity 1 or 2", "1: \"listen\" takes 1 or 2 arguments", "listen;\n" MIN_ROUTE);
@@ -445,7 +445,9 @@ static void test_errors(void)
     BAD("listen IPv6 no port", "1: listen \"[::1]\": missing port", "listen [::1];\n" MIN_ROUTE);
     BAD("listen bad IPv4", "1: listen \"1.2.3:80\": only numeric addresses are supported",
         "listen 1.2.3:80;\n" MIN_ROUTE);
-    BAD("listen tls", "1: \"tls\" listeners are not supported yet", "listen 127.0.0.1:443 tls;\n" MIN_ROUTE);
+    BAD("listen tls without a certificate",
+        "1: \"tls\" listener 127.0.0.1:443 needs \"tls_certificate\" and \"tls_certificate_key\"",
+        "listen 127.0.0.1:443 tls;\n" MIN_ROUTE);
     BAD("listen other flag", "1: invalid parameter \"ssl\" for \"listen\"",
         "listen 127.0.0.1:443 ssl;\n" MIN_ROUTE);
     BAD("listen duplicate", "2: duplicate listen \"*:80\" (first on line 1)",
@@ -454,8 +456,8 @@ static void test_errors(void)
         MIN_LISTEN "route / {\n upstream 127.0.0.1:1 name:80; }\n");
     BAD("upstream wildcard", "2: upstream \"*:80\": \"*\" is only allowed in listen",
         MIN_LISTEN "route / { upstream *:80; }\n");
-    BAD("upstream tls", "2: upstream \"tls://10.0.0.1:443\": tls:// upstreams are not supported yet",
-        MIN_LISTEN "route / { upstream tls://10.0.0.1:443; }\n");
+    BAD("upstream tls without port", "2: upstream \"tls://10.0.0.1\": missing port",
+        MIN_LISTEN "route / { upstream tls://10.0.0.1; auth off; }\n");
     BAD("upstream scheme", "2: upstream \"http://10.0.0.1:80\": no scheme allowed, write host:port",
         MIN_LISTEN "route / { upstream http://10.0.0.1:80; }\n");
 
@@ -523,7 +525,7 @@ static void test_errors(void)
     BAD("no route", " no \"route\" block", MIN_LISTEN);
     BAD("empty file", " no \"listen\" directive", "# nothing\n");
     BAD("auth on without keys",
-        "3: no keys configured (key_file, hmac_secret_file) but route \"/b\" requires auth",
+        "3: no keys configured (key_file, hmac_secret_file, jwks_url) but route \"/b\" requires auth",
         MIN_LISTEN "route /a { upstream 127.0.0.1:1; auth off; }\nroute /b { upstream 127.0.0.1:2; }\n");
     BAD("no key for any allowed algorithm", "3: no loaded key can verify any allowed algorithm (HS256 ES256)",
         MIN_LISTEN "jwt { key_file %s/rsa.pub;\n"

@@ -1,0 +1,837 @@
+/* Plain HTTP/1.1 through the gateway (SPEC §10): the admitted request's
+ * head goes upstream built like an upgrade's (forward.c), its body follows
+ * by Content-Length or chunked, and the backend's response comes back with
+ * only the hop-by-hop headers changed. One request is in flight per client
+ * connection: pipelined requests wait, unread, in the client's input
+ * buffer and are answered in order. Both framings are read strictly: a
+ * body we cannot delimit exactly is a 400 (request) or a 502 (response),
+ * never a guess, since a guess is how requests get smuggled. */
+#include "httpproxy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "accesslog.h"
+#include "config.h"
+#include "forward.h"
+#include "http.h"
+#include "log.h"
+#include "relay.h"
+#include "session.h"
+#include "socketio.h"
+#include "util.h"
+
+#define SET_ERR(...) do { if (err && errlen) snprintf(err, errlen, __VA_ARGS__); } while (0)
+
+#define slog(lvl, s, fmt, ...) \
+    log_msg(lvl, "session %lu %s: " fmt, (s)->id, (s)->peer, ##__VA_ARGS__)
+
+/* ---- chunked framing ---------------------------------------------------- */
+
+enum { CH_SIZE, CH_DATA, CH_DATA_CRLF, CH_TRAILER, CH_DONE };
+
+void httpproxy_chunked_init(struct http_chunked *c, int keep_trailers, size_t max_trailer)
+{
+    memset(c, 0, sizeof(*c));
+    c->state = CH_SIZE;
+    c->keep_trailers = keep_trailers;
+    c->max_trailer = max_trailer;
+}
+
+static int is_hexdig(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static int is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* Copies the next line (without its CRLF) into buf. Returns its length,
+ * -2 when no complete line is buffered yet, -1 when the line is too long
+ * or ends in anything but CRLF. */
+static long next_line(struct evbuffer *in, char *buf, size_t cap)
+{
+    size_t avail = evbuffer_get_length(in);
+    size_t n = avail < cap ? avail : cap;
+    ev_ssize_t got = evbuffer_copyout(in, buf, n);
+
+    if (got < 0)
+        return -1;
+    for (size_t i = 0; i < (size_t)got; i++) {
+        if (buf[i] == '\n')
+            return -1;
+        if (buf[i] == '\r') {
+            if (i + 1 == (size_t)got)
+                return got == (ev_ssize_t)cap ? -1 : -2;
+            return buf[i + 1] == '\n' ? (long)i : -1;
+        }
+    }
+    return n == cap ? -1 : -2;
+}
+
+/* chunk-size [ chunk-ext ]: 1*HEXDIG, then optionally BWS ";" and
+ * printable extension text that we drop. */
+static int parse_size_line(const char *l, size_t n, uint64_t *size)
+{
+    size_t i = 0;
+    uint64_t v = 0;
+
+    while (i < n && is_hexdig((unsigned char)l[i])) {
+        if (i >= 15)
+            return -1;                      /* 2^60 bytes is no real chunk */
+        v = v * 16 + (uint64_t)(l[i] <= '9' ? l[i] - '0' : (l[i] | 0x20) - 'a' + 10);
+        i++;
+    }
+    if (i == 0)
+        return -1;
+    if (i < n) {
+        /* BWS is allowed only in front of an extension. */
+        while (i < n && (l[i] == ' ' || l[i] == '\t'))
+            i++;
+        if (i == n || l[i] != ';')
+            return -1;
+    }
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)l[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return -1;
+    }
+    *size = v;
+    return 0;
+}
+
+/* field-line of a trailer: token ":" value without controls. */
+static int valid_field_line(const char *l, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n && is_tchar((unsigned char)l[i]))
+        i++;
+    if (i == 0 || i == n || l[i] != ':')
+        return 0;
+    for (i++; i < n; i++) {
+        unsigned char c = (unsigned char)l[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+int httpproxy_chunked_pump(struct http_chunked *c, struct evbuffer *in, struct evbuffer *out,
+                           size_t limit, uint64_t *moved, char *err, size_t errlen)
+{
+    char line[HTTPPROXY_CHUNK_LINE_MAX + 2];
+    long ll;
+
+    for (;;) {
+        switch (c->state) {
+        case CH_DONE:
+            return 1;
+        case CH_SIZE: {
+            uint64_t size;
+            char hex[24];
+            int hl;
+            if (evbuffer_get_length(out) >= limit)
+                return 0;
+            ll = next_line(in, line, sizeof(line));
+            if (ll == -2)
+                return 0;
+            if (ll < 0 || parse_size_line(line, (size_t)ll, &size) < 0) {
+                SET_ERR("malformed chunk size line");
+                return -1;
+            }
+            evbuffer_drain(in, (size_t)ll + 2);
+            hl = snprintf(hex, sizeof(hex), "%llx\r\n", (unsigned long long)size);
+            evbuffer_add(out, hex, (size_t)hl);
+            *moved += (uint64_t)hl;
+            c->left = size;
+            c->state = size ? CH_DATA : CH_TRAILER;
+            break;
+        }
+        case CH_DATA: {
+            size_t avail = evbuffer_get_length(in), room, n;
+            size_t have = evbuffer_get_length(out);
+            if (avail == 0 || have >= limit)
+                return 0;
+            room = limit - have;
+            n = avail < room ? avail : room;
+            if (n > c->left)
+                n = (size_t)c->left;
+            evbuffer_remove_buffer(in, out, n);
+            *moved += n;
+            c->left -= n;
+            if (c->left == 0)
+                c->state = CH_DATA_CRLF;
+            break;
+        }
+        case CH_DATA_CRLF: {
+            char crlf[2];
+            size_t avail = evbuffer_get_length(in);
+            if (avail == 0)
+                return 0;
+            evbuffer_copyout(in, crlf, avail < 2 ? avail : 2);
+            if (crlf[0] != '\r' || (avail >= 2 && crlf[1] != '\n')) {
+                SET_ERR("chunk data not followed by CRLF");
+                return -1;
+            }
+            if (avail < 2)
+                return 0;
+            evbuffer_drain(in, 2);
+            evbuffer_add(out, "\r\n", 2);
+            *moved += 2;
+            c->state = CH_SIZE;
+            break;
+        }
+        case CH_TRAILER:
+            ll = next_line(in, line, sizeof(line));
+            if (ll == -2)
+                return 0;
+            if (ll < 0) {
+                SET_ERR("malformed trailer section");
+                return -1;
+            }
+            c->trailer_bytes += (size_t)ll + 2;
+            if (c->trailer_bytes > c->max_trailer) {
+                SET_ERR("trailer section too large");
+                return -1;
+            }
+            if (ll > 0 && !valid_field_line(line, (size_t)ll)) {
+                SET_ERR("malformed trailer field");
+                return -1;
+            }
+            evbuffer_drain(in, (size_t)ll + 2);
+            if (ll == 0 || c->keep_trailers) {
+                evbuffer_add(out, line, (size_t)ll);
+                evbuffer_add(out, "\r\n", 2);
+                *moved += (uint64_t)ll + 2;
+            }
+            if (ll == 0)
+                c->state = CH_DONE;
+            break;
+        }
+    }
+}
+
+/* ---- one exchange -------------------------------------------------------- */
+
+enum body_kind { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE };
+
+struct http_exchange {
+    int client_close;               /* this response is the connection's last */
+    int reused;                     /* runs on a kept-alive upstream */
+    const struct route *up_route;   /* route whose upstream s->upstream is */
+    int up_keep;                    /* the upstream may carry the next request */
+    int up_eof;                     /* the upstream closed its side */
+
+    enum body_kind req_kind;
+    uint64_t req_left;
+    struct http_chunked req_ch;
+    int req_done;
+    int req_paused;                 /* client reading off: upstream output full */
+
+    int head_method;                /* HEAD: no response body whatever the headers say */
+    size_t scanned;                 /* response head search offset */
+    int interim_sent;               /* a 1xx went to the client */
+    int final_head;                 /* the final response head went to the client */
+    enum body_kind resp_kind;
+    uint64_t resp_left;
+    struct http_chunked resp_ch;
+    int resp_paused;                /* upstream reading off: client output full */
+    uint64_t resp_bytes;            /* bytes read from the upstream for this request */
+};
+
+void httpproxy_free(struct http_exchange *hx)
+{
+    free(hx);
+}
+
+static void arm(struct session *s, int64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+    evtimer_add(s->timer, &tv);
+}
+
+/* A failure before the final response head went out: the client gets our
+ * own answer and the connection closes (the upstream is dropped at once:
+ * it holds a request we will not finish). After the head went out there
+ * is nothing to say but to close. */
+static void fail(struct session *s, int status, const char *code, const char *desc,
+                 const char *cause)
+{
+    if (!s->end_cause || strcmp(s->end_cause, "proxied") == 0)
+        s->end_cause = cause;
+    if (s->upstream) {
+        bufferevent_free(s->upstream);
+        s->upstream = NULL;
+    }
+    if (!s->hx->final_head) {
+        s->status = status;
+        http_write_reject(bufferevent_get_output(s->client), status, code, desc, NULL);
+    }
+    session_end(s, cause);
+}
+
+/* Hop-by-hop (RFC 9110 §7.6.1): never forwarded as is. */
+static int hop_by_hop(const char *n, size_t len)
+{
+    return util_strieq(n, len, "Connection") || util_strieq(n, len, "Keep-Alive") ||
+           util_strieq(n, len, "Proxy-Connection") || util_strieq(n, len, "TE") ||
+           util_strieq(n, len, "Upgrade") || util_strieq(n, len, "Proxy-Authenticate");
+}
+
+/* A field the Connection header names is hop-by-hop too, except the ones
+ * that carry framing or routing: "Connection: Content-Length" must not
+ * make us forward a body without its length. */
+static int named_by_connection(const struct http_header *hdrs, size_t n, const struct http_header *h)
+{
+    if (util_strieq(h->name, h->name_len, "Content-Length") ||
+        util_strieq(h->name, h->name_len, "Transfer-Encoding") ||
+        util_strieq(h->name, h->name_len, "Host"))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct http_header *c = &hdrs[i];
+        if (util_strieq(c->name, c->name_len, "Connection")) {
+            char name[128];
+            if (h->name_len >= sizeof(name))
+                continue;
+            memcpy(name, h->name, h->name_len);
+            name[h->name_len] = '\0';
+            if (util_list_has_token(c->value, c->value_len, name))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static int conn_has(const struct http_header *hdrs, size_t n, const char *tok)
+{
+    for (size_t i = 0; i < n; i++)
+        if (util_strieq(hdrs[i].name, hdrs[i].name_len, "Connection") &&
+            util_list_has_token(hdrs[i].value, hdrs[i].value_len, tok))
+            return 1;
+    return 0;
+}
+
+static uint64_t parse_length(const struct http_header *h)
+{
+    uint64_t v = 0;
+
+    /* http.c already insisted on 1-18 plain digits. */
+    for (size_t i = 0; i < h->value_len; i++)
+        v = v * 10 + (uint64_t)(h->value[i] - '0');
+    return v;
+}
+
+static struct evbuffer *c_in(struct session *s) { return bufferevent_get_input(s->client); }
+static struct evbuffer *c_out(struct session *s) { return bufferevent_get_output(s->client); }
+static struct evbuffer *u_in(struct session *s) { return bufferevent_get_input(s->upstream); }
+static struct evbuffer *u_out(struct session *s) { return bufferevent_get_output(s->upstream); }
+
+int httpproxy_can_reuse(const struct session *s)
+{
+    const struct http_exchange *hx = s->hx;
+
+    return hx && s->upstream && hx->up_keep && !hx->up_eof && hx->up_route == s->adm.route &&
+           evbuffer_get_length(bufferevent_get_input(s->upstream)) == 0;
+}
+
+static void pump_request(struct session *s);
+static void pump_response(struct session *s);
+
+void httpproxy_start(struct session *s, int reused)
+{
+    struct http_exchange *hx;
+    const struct http_request *req = &s->req;
+    const struct http_header *te, *cl;
+    struct http_request *fw;
+    struct evbuffer *sio_body;
+    char clbuf[24];
+    size_t n = 0;
+    int rc;
+
+    if (!s->hx)
+        s->hx = util_xcalloc(1, sizeof(*s->hx));
+    hx = s->hx;
+    memset(hx, 0, sizeof(*hx));
+    hx->reused = reused;
+    hx->up_route = s->adm.route;
+    hx->up_keep = 1;
+    hx->client_close = req->version_minor == 0 || conn_has(req->headers, req->nheaders, "close") ||
+                       s->cfg->keepalive_timeout_ms == 0;
+    hx->head_method = util_strieq(req->method, req->method_len, "HEAD");
+
+    te = http_request_header(req, "Transfer-Encoding");
+    cl = http_request_header(req, "Content-Length");
+    sio_body = socketio_post_body(s);
+    if (sio_body) {
+        /* Read and checked already (socketio.c); it goes with the head and
+         * is never sent twice, so no retry on a fresh connection. */
+        hx->req_kind = BODY_LENGTH;
+        hx->req_left = 0;
+        hx->req_done = 1;
+        snprintf(clbuf, sizeof(clbuf), "%zu", evbuffer_get_length(sio_body));
+    } else if (te) {
+        hx->req_kind = BODY_CHUNKED;        /* http.c admits "chunked" alone */
+        httpproxy_chunked_init(&hx->req_ch, 0, s->cfg->max_header_size);
+    } else if (cl && (hx->req_left = parse_length(cl)) > 0) {
+        hx->req_kind = BODY_LENGTH;
+    } else {
+        hx->req_kind = BODY_NONE;
+        hx->req_done = 1;
+    }
+
+    /* The head as the backend gets it: hop-by-hop fields dropped, ours
+     * said instead. forward.c does the rest, as for an upgrade. */
+    fw = util_xmalloc(sizeof(*fw));
+    *fw = *req;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct http_header *h = &req->headers[i];
+        if (hop_by_hop(h->name, h->name_len) || named_by_connection(req->headers, req->nheaders, h))
+            continue;
+        fw->headers[n++] = *h;
+        if (sio_body && util_strieq(h->name, h->name_len, "Content-Length")) {
+            fw->headers[n - 1].value = clbuf;
+            fw->headers[n - 1].value_len = strlen(clbuf);
+        }
+    }
+    if (hx->client_close && n < HTTP_MAX_HEADERS) {
+        fw->headers[n].name = "Connection";
+        fw->headers[n].name_len = 10;
+        fw->headers[n].value = "close";
+        fw->headers[n].value_len = 5;
+        n++;
+    }
+    fw->nheaders = n;
+    rc = forward_build_head(u_out(s), fw, s->cfg, s->adm.route,
+                            s->adm.have_claims ? &s->adm.claims : NULL, &s->fwd);
+    free(fw);
+    if (rc < 0) {
+        fail(s, 500, "internal_error", "cannot build upstream request", "internal_error");
+        return;
+    }
+    if (sio_body) {
+        evbuffer_add_buffer(u_out(s), sio_body);
+        socketio_request_done(s);
+    }
+    s->c2u.bytes = evbuffer_get_length(u_out(s));
+    s->state = S_HTTP_UPSTREAM_HEAD;
+    s->last_activity_ms = util_now_ms();
+    bufferevent_setwatermark(s->upstream, EV_READ, 0, s->cfg->max_header_size + 1);
+    bufferevent_setwatermark(s->upstream, EV_WRITE, RELAY_LOW_WATER, 0);
+    bufferevent_setwatermark(s->client, EV_WRITE, RELAY_LOW_WATER, 0);
+    bufferevent_enable(s->upstream, EV_READ | EV_WRITE);
+    evtimer_del(s->timer);
+    arm(s, s->cfg->upstream_read_timeout_ms);
+    slog(LOG_DEBUG, s, "http %.*s %s upstream, route %s", (int)req->method_len, req->method,
+         reused ? "on a kept-alive" : "on a new", s->adm.route->prefix);
+    pump_request(s);
+    if (s->state == S_HTTP_UPSTREAM_HEAD && evbuffer_get_length(u_in(s)))
+        httpproxy_up_read(s);
+}
+
+/* Client -> upstream: the request body, exactly as framed. After it the
+ * client is read only up to a head's worth (the next pipelined request
+ * waits there) so that its close is still noticed. */
+static void pump_request(struct session *s)
+{
+    struct http_exchange *hx = s->hx;
+    struct evbuffer *in, *out;
+    uint64_t moved = 0;
+
+    if (hx->req_done || !s->upstream)
+        return;
+    in = c_in(s);
+    out = u_out(s);
+    if (hx->req_kind == BODY_LENGTH) {
+        while (hx->req_left) {
+            size_t avail = evbuffer_get_length(in), have = evbuffer_get_length(out), k;
+            if (avail == 0 || have >= RELAY_HIGH_WATER)
+                break;
+            k = avail < RELAY_HIGH_WATER - have ? avail : RELAY_HIGH_WATER - have;
+            if (k > hx->req_left)
+                k = (size_t)hx->req_left;
+            evbuffer_remove_buffer(in, out, k);
+            hx->req_left -= k;
+            moved += k;
+        }
+        if (hx->req_left == 0)
+            hx->req_done = 1;
+    } else {
+        char err[96];
+        int r = httpproxy_chunked_pump(&hx->req_ch, in, out, RELAY_HIGH_WATER, &moved,
+                                       err, sizeof(err));
+        if (r < 0) {
+            slog(LOG_INFO, s, "rejected 400: request body: %s", err);
+            fail(s, 400, "bad_request", err, "bad_request");
+            return;
+        }
+        if (r == 1)
+            hx->req_done = 1;
+    }
+    if (moved) {
+        s->c2u.bytes += moved;
+        s->last_activity_ms = util_now_ms();
+    }
+    if (hx->req_done) {
+        hx->req_paused = 0;
+        bufferevent_setwatermark(s->client, EV_READ, 0, s->cfg->max_header_size + 1);
+        bufferevent_enable(s->client, EV_READ);
+    } else if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
+        hx->req_paused = 1;
+        bufferevent_disable(s->client, EV_READ);
+    } else {
+        bufferevent_setwatermark(s->client, EV_READ, 0, RELAY_HIGH_WATER);
+        bufferevent_enable(s->client, EV_READ);
+    }
+}
+
+/* The exchange is over. Keep-alive goes on only when both messages ended
+ * exactly where their framing said and nobody asked to close. */
+static void exchange_done(struct session *s)
+{
+    struct http_exchange *hx = s->hx;
+
+    if (!hx->req_done)
+        hx->client_close = 1;
+    if (!s->end_cause)
+        s->end_cause = "proxied";
+    if (hx->client_close) {
+        session_end(s, "proxied");
+        return;
+    }
+    if (s->upstream && (!hx->up_keep || hx->up_eof)) {
+        bufferevent_free(s->upstream);
+        s->upstream = NULL;
+    }
+    accesslog_session(s);
+    session_next_request(s);
+}
+
+/* The final response head, re-written only where hop-by-hop: the
+ * backend's Connection and Keep-Alive are its own business with us. */
+static void send_head(struct session *s, const char *head, size_t len,
+                      const struct http_response *r)
+{
+    struct evbuffer *out = c_out(s);
+    const char *eol = memchr(head, '\r', len);
+    size_t before = evbuffer_get_length(out);
+
+    evbuffer_add(out, head, (size_t)(eol - head) + 2);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const struct http_header *h = &r->headers[i];
+        if (hop_by_hop(h->name, h->name_len) || named_by_connection(r->headers, r->nheaders, h))
+            continue;
+        evbuffer_add(out, h->name, h->name_len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, h->value, h->value_len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    if (s->hx->client_close)
+        evbuffer_add(out, "Connection: close\r\n", 19);
+    evbuffer_add(out, "\r\n", 2);
+    s->u2c.bytes += evbuffer_get_length(out) - before;
+}
+
+static int last_coding_chunked(const struct http_header *te)
+{
+    const char *v = te->value, *end = te->value + te->value_len, *last = v;
+
+    for (const char *p = v; p < end; p++)
+        if (*p == ',')
+            last = p + 1;
+    while (last < end && (*last == ' ' || *last == '\t'))
+        last++;
+    return util_strieq(last, (size_t)(end - last), "chunked");
+}
+
+/* Returns 0 when the head was taken (interim or final), -1 when the
+ * session ended. */
+static int response_head(struct session *s, char *head, size_t len)
+{
+    struct http_exchange *hx = s->hx;
+    struct http_response r;
+    const struct http_header *te, *cl;
+    char err[160];
+
+    if (http_parse_response(head, len, &r, err, sizeof(err)) != 0) {
+        slog(LOG_WARNING, s, "invalid response head from upstream: %s", err);
+        fail(s, 502, "bad_gateway", "invalid response from upstream", "upstream_bad_response");
+        return -1;
+    }
+    if (r.status == 101) {
+        slog(LOG_WARNING, s, "upstream switched protocols on a plain request");
+        fail(s, 502, "bad_gateway", "invalid response from upstream", "upstream_bad_response");
+        return -1;
+    }
+    if (r.status < 200) {
+        /* 100 Continue and friends: relayed, the final head follows. An
+         * HTTP/1.0 client knows no interim responses (RFC 9110 §15.2). */
+        if (s->req.version_minor == 1) {
+            evbuffer_add(c_out(s), head, len);
+            s->u2c.bytes += len;
+            hx->interim_sent = 1;
+        }
+        return 0;
+    }
+    te = http_response_header(&r, "Transfer-Encoding");
+    cl = http_response_header(&r, "Content-Length");
+    if (hx->head_method || r.status == 204 || r.status == 304) {
+        hx->resp_kind = BODY_NONE;
+    } else if (te) {
+        if (last_coding_chunked(te)) {
+            hx->resp_kind = BODY_CHUNKED;
+            httpproxy_chunked_init(&hx->resp_ch, 1, s->cfg->max_header_size);
+        } else {
+            hx->resp_kind = BODY_CLOSE;
+        }
+    } else if (cl) {
+        hx->resp_left = parse_length(cl);
+        hx->resp_kind = hx->resp_left ? BODY_LENGTH : BODY_NONE;
+    } else {
+        hx->resp_kind = BODY_CLOSE;
+    }
+    if (hx->resp_kind == BODY_CLOSE)
+        hx->client_close = 1;
+    if (r.version_minor == 0 || conn_has(r.headers, r.nheaders, "close") ||
+        hx->resp_kind == BODY_CLOSE)
+        hx->up_keep = 0;
+    /* A body still coming from the client when the answer is already
+     * here: we cannot tell where the next request would start. */
+    if (!hx->req_done)
+        hx->client_close = 1;
+    s->status = r.status;
+    hx->final_head = 1;
+    send_head(s, head, len, &r);
+    s->state = S_HTTP_RESPONSE;
+    bufferevent_setwatermark(s->upstream, EV_READ, 0, RELAY_HIGH_WATER);
+    return 0;
+}
+
+static void read_response_head(struct session *s)
+{
+    struct http_exchange *hx = s->hx;
+
+    while (s->state == S_HTTP_UPSTREAM_HEAD && s->upstream) {
+        struct evbuffer *in = u_in(s);
+        size_t len = evbuffer_get_length(in);
+        struct evbuffer_ptr start, found;
+        size_t from = hx->scanned > 3 ? hx->scanned - 3 : 0;
+        char *head;
+
+        if (len == 0)
+            return;
+        evbuffer_ptr_set(in, &start, from, EVBUFFER_PTR_SET);
+        found = evbuffer_search(in, "\r\n\r\n", 4, &start);
+        if (found.pos < 0) {
+            if (len > s->cfg->max_header_size) {
+                slog(LOG_WARNING, s, "upstream response head too large");
+                fail(s, 502, "bad_gateway", "upstream response head too large",
+                     "upstream_bad_response");
+                return;
+            }
+            hx->scanned = len;
+            return;
+        }
+        len = (size_t)found.pos + 4;
+        if (len > s->cfg->max_header_size) {
+            fail(s, 502, "bad_gateway", "upstream response head too large", "upstream_bad_response");
+            return;
+        }
+        head = util_xmalloc(len + 1);
+        evbuffer_remove(in, head, len);
+        head[len] = '\0';
+        hx->scanned = 0;
+        hx->resp_bytes += len;
+        s->last_activity_ms = util_now_ms();
+        if (response_head(s, head, len) < 0) {
+            free(head);
+            return;
+        }
+        free(head);
+    }
+    if (s->state == S_HTTP_RESPONSE)
+        pump_response(s);
+}
+
+/* Upstream -> client: the response body, exactly as framed. */
+static void pump_response(struct session *s)
+{
+    struct http_exchange *hx = s->hx;
+    struct evbuffer *in, *out;
+    uint64_t moved = 0;
+    int done = 0;
+
+    if (s->state != S_HTTP_RESPONSE)
+        return;
+    if (hx->resp_kind == BODY_NONE) {
+        exchange_done(s);
+        return;
+    }
+    if (!s->upstream)
+        return;
+    in = u_in(s);
+    out = c_out(s);
+    if (hx->resp_kind == BODY_CHUNKED) {
+        char err[96];
+        int r = httpproxy_chunked_pump(&hx->resp_ch, in, out, RELAY_HIGH_WATER, &moved,
+                                       err, sizeof(err));
+        if (r < 0) {
+            slog(LOG_WARNING, s, "invalid response body from upstream: %s", err);
+            fail(s, 502, "bad_gateway", "invalid response from upstream", "upstream_bad_response");
+            return;
+        }
+        done = r == 1;
+    } else {
+        for (;;) {
+            size_t avail = evbuffer_get_length(in), have = evbuffer_get_length(out), k;
+            if (avail == 0 || have >= RELAY_HIGH_WATER)
+                break;
+            k = avail < RELAY_HIGH_WATER - have ? avail : RELAY_HIGH_WATER - have;
+            if (hx->resp_kind == BODY_LENGTH && k > hx->resp_left)
+                k = (size_t)hx->resp_left;
+            evbuffer_remove_buffer(in, out, k);
+            moved += k;
+            if (hx->resp_kind == BODY_LENGTH) {
+                hx->resp_left -= k;
+                if (hx->resp_left == 0)
+                    break;
+            }
+        }
+        if (hx->resp_kind == BODY_LENGTH)
+            done = hx->resp_left == 0;
+        else
+            done = hx->up_eof && evbuffer_get_length(in) == 0;
+    }
+    if (moved) {
+        s->u2c.bytes += moved;
+        hx->resp_bytes += moved;
+        s->last_activity_ms = util_now_ms();
+    }
+    if (done) {
+        /* Bytes past the end of a response belong to no request. */
+        if (s->upstream && evbuffer_get_length(u_in(s)))
+            hx->up_keep = 0;
+        exchange_done(s);
+        return;
+    }
+    if (hx->up_eof && evbuffer_get_length(in) == 0) {
+        slog(LOG_WARNING, s, "upstream closed in the middle of a response");
+        session_end(s, "upstream_closed");
+        return;
+    }
+    if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
+        hx->resp_paused = 1;
+        bufferevent_disable(s->upstream, EV_READ);
+    }
+}
+
+void httpproxy_client_read(struct session *s)
+{
+    if (!s->hx->req_done)
+        pump_request(s);
+}
+
+void httpproxy_up_write(struct session *s)
+{
+    struct http_exchange *hx = s->hx;
+
+    if (hx->req_paused) {
+        hx->req_paused = 0;
+        bufferevent_enable(s->client, EV_READ);
+    }
+    pump_request(s);
+}
+
+void httpproxy_client_write(struct session *s)
+{
+    struct http_exchange *hx = s->hx;
+
+    if (s->state != S_HTTP_RESPONSE || !hx->resp_paused || !s->upstream)
+        return;
+    hx->resp_paused = 0;
+    if (!hx->up_eof)
+        bufferevent_enable(s->upstream, EV_READ);
+    pump_response(s);
+}
+
+void httpproxy_up_read(struct session *s)
+{
+    if (s->state == S_HTTP_UPSTREAM_HEAD)
+        read_response_head(s);
+    else
+        pump_response(s);
+}
+
+/* The client went away (or half-closed) with a response due: like nginx
+ * we do not finish a request nobody waits for. */
+void httpproxy_client_event(struct session *s, short what)
+{
+    if (what & BEV_EVENT_ERROR)
+        s->client_done = 1;
+    session_end(s, what & BEV_EVENT_ERROR ? "client_error" : "client_closed");
+}
+
+int httpproxy_up_event(struct session *s, short what)
+{
+    struct http_exchange *hx = s->hx;
+
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        return 0;
+    hx->up_eof = 1;
+    hx->up_keep = 0;
+    if (s->state == S_HTTP_UPSTREAM_HEAD) {
+        /* A kept-alive connection the backend closed just as we reused
+         * it: a request without a body can safely go again. */
+        if (hx->reused && hx->resp_bytes == 0 && hx->req_kind == BODY_NONE && !hx->interim_sent &&
+            evbuffer_get_length(u_in(s)) == 0) {
+            slog(LOG_DEBUG, s, "kept-alive upstream closed, sending the request again");
+            return 1;
+        }
+        read_response_head(s);
+        if (s->state == S_HTTP_UPSTREAM_HEAD) {
+            slog(LOG_WARNING, s, "upstream closed before its response head");
+            fail(s, 502, "bad_gateway", "upstream closed the connection", "upstream_closed");
+        }
+        return 0;
+    }
+    if (s->state == S_HTTP_RESPONSE)
+        pump_response(s);
+    return 0;
+}
+
+void httpproxy_timer(struct session *s)
+{
+    struct http_exchange *hx = s->hx;
+    int64_t limit = s->cfg->upstream_read_timeout_ms;
+    int64_t quiet = util_now_ms() - s->last_activity_ms;
+
+    if (quiet < limit) {
+        arm(s, limit - quiet);
+        return;
+    }
+    if (!hx->final_head && !hx->req_done) {
+        slog(LOG_INFO, s, "request body not received in time");
+        fail(s, 408, "request_timeout", "request body not received in time", "request_timeout");
+    } else if (!hx->final_head) {
+        slog(LOG_WARNING, s, "upstream sent no response in time");
+        fail(s, 504, "gateway_timeout", "upstream did not answer in time", "upstream_timeout");
+    } else {
+        slog(LOG_WARNING, s, "response stalled for %lld ms", (long long)quiet);
+        session_end(s, "upstream_timeout");
+    }
+}
+
+void httpproxy_last_response(struct session *s)
+{
+    if (s->hx)
+        s->hx->client_close = 1;
+}

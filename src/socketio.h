@@ -1,0 +1,56 @@
+/* socket.io awareness on routes with "socketio on" (SPEC §10): the token a
+ * client sends in its CONNECT packet, per-namespace claims, and the
+ * CONNECT_ERROR answer, on the polling and the websocket transports. */
+#ifndef WSGATE_SOCKETIO_H
+#define WSGATE_SOCKETIO_H
+
+#include <stddef.h>
+
+struct evbuffer;
+struct session;
+struct ws_frame;
+struct sio_session;
+
+/* Largest CONNECT packet and polling POST body looked into. */
+#define SIO_MAX_CONNECT (16 * 1024)
+#define SIO_MAX_POST (1024 * 1024)
+
+/* Results of socketio_client_frame; any other value is a close code. */
+#define SIO_PASS 0                  /* not a CONNECT: relay it as usual */
+#define SIO_WAIT 1                  /* more bytes, or a revocation lookup, needed */
+#define SIO_TAKEN 2                 /* consumed: forwarded rewritten, or refused */
+
+struct sio_session *socketio_session_new(void);
+void socketio_session_free(struct sio_session *x);
+
+/* Pure: splits a socket.io v5 CONNECT packet as an Engine.IO message
+ * ("40", optional "/nsp,", optional JSON object). Returns 0 with the
+ * namespace ("/" when absent, NUL-terminated in nsp) and the data (NULL
+ * when absent), -1 when p is not a CONNECT packet, -2 when it is one we
+ * refuse to read (bad namespace, ack id, non-object data). */
+int socketio_parse_connect(const char *p, size_t n, char *nsp, size_t nspcap,
+                           const char **data, size_t *datalen);
+
+/* WebSocket relay, client to backend, at the start of a text frame that
+ * begins no fragmented message: peeks at two payload bytes and takes over
+ * the frame when it is a CONNECT. */
+int socketio_client_frame(struct session *s, const struct ws_frame *f, struct evbuffer *in);
+/* WebSocket relay, backend to client, at a frame boundary: our own frames
+ * (CONNECT_ERROR packets) go out here. */
+void socketio_inject(struct session *s, struct evbuffer *client_out);
+
+/* Polling: 1 when this admitted plain request is a POST whose body must be
+ * read and checked before anything goes upstream. */
+int socketio_wants_post(const struct session *s);
+/* Reads the body (S_SIO_BODY), checks its CONNECT packets, then either
+ * answers the client or calls session_go_upstream(). */
+void socketio_post_start(struct session *s);
+void socketio_post_read(struct session *s);
+void socketio_post_timer(struct session *s);
+/* The checked, rewritten POST body for httpproxy (ownership stays here),
+ * or NULL when the request body is to be streamed as usual. */
+struct evbuffer *socketio_post_body(struct session *s);
+/* The request is over: forget its POST body. */
+void socketio_request_done(struct session *s);
+
+#endif
