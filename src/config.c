@@ -865,7 +865,6 @@ static int set_redis(struct parser *ps, const struct directive *d, struct word *
     struct sockaddr_text addr;
     char err[256], host[INET6_ADDRSTRLEN];
 
-    free(cfg->status_addr.text);
     free(cfg->redis_host);
     free(cfg->redis_unix);
     cfg->redis_host = cfg->redis_unix = NULL;
@@ -1117,8 +1116,9 @@ static int set_route(struct parser *ps, const struct directive *d, struct word *
         return -1;
     if (r->nupstreams == 0)
         return fail(ps, r->line, "route \"%.200s\" has no \"upstream\"", r->prefix);
-    if (r->nnsp_require && !r->socketio)
-        return fail(ps, r->line, "route \"%.200s\": \"socketio_require_claim\" needs \"socketio on\"",
+    if (r->nnsp_require && (!r->socketio || !r->auth))
+        return fail(ps, r->line,
+                    "route \"%.200s\": \"socketio_require_claim\" needs \"socketio on\" and \"auth on\"",
                     r->prefix);
     if (r->socketio)
         r->plain_http = 1;          /* the polling transport is plain HTTP */
@@ -1605,6 +1605,7 @@ static void config_free(struct config *cfg)
         free(cfg->require_claims[i]);
     free(cfg->require_claims);
     sources_free(cfg);
+    free(cfg->status_addr.text);
     free(cfg->redis_host);
     free(cfg->redis_unix);
     free(cfg->redis_prefix);

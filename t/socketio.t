@@ -304,4 +304,28 @@ c, r = upgrade(gw, path="/socket.io/?EIO=3&transport=websocket")
 ok(r is not None and r.status == 401 and wsb.nconn == before, "a tokenless EIO=3 websocket is refused")
 c.close()
 
+# ---------------------------------------------------------------- configuration
+from wsgatetest import BIN, run, write_file  # noqa: E402
+
+
+def conf_check(route_body):
+    path = write_file("sio-check.conf", "listen 127.0.0.1:1;\njwt { hmac_secret_file %s/hmac.secret; }\n"
+                      "route / {\n    upstream 127.0.0.1:2;\n%s}\n"
+                      % (os.path.join(os.environ.get("WSGATE_SRCDIR", "."), "t", "keys"), route_body))
+    rc, out, err = run([BIN, "-t", "-c", path])
+    return rc, (out + err).strip()
+
+
+rc, msg = conf_check("    socketio on;\n    socketio_require_claim /admin roles admin;\n")
+ok(rc == 0, "config: socketio with socketio_require_claim is valid", msg)
+rc, msg = conf_check("    socketio_require_claim /admin roles admin;\n")
+ok(rc == 1 and "needs \"socketio on\"" in msg and ":5:" not in msg and ":3:" in msg,
+   "config: socketio_require_claim without socketio on is refused with file:line", msg)
+rc, msg = conf_check("    socketio on;\n    auth off;\n    socketio_require_claim /admin roles admin;\n")
+ok(rc == 1 and "auth on" in msg, "config: socketio_require_claim on an auth off route is refused", msg)
+rc, msg = conf_check("    socketio on;\n    socketio_require_claim admin roles admin;\n")
+ok(rc == 1 and "must start with" in msg and ":6:" in msg, "config: a namespace must start with /", msg)
+rc, msg = conf_check("    socketio maybe;\n")
+ok(rc == 1 and "on\" or \"off" in msg, "config: socketio takes on or off", msg)
+
 done()

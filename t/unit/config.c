@@ -281,6 +281,13 @@ static void test_defaults(void)
        !c->redis_host, "redis unix:PATH");
     config_unref(c);
 
+    /* The redis directive once freed status_listen's address text. */
+    c = load(MIN_LISTEN MIN_ROUTE "status_listen 127.0.0.1:9090;\nredis 127.0.0.1:6390;\n");
+    ok(c && c->status_listen && c->status_addr.text &&
+       strcmp(c->status_addr.text, "127.0.0.1:9090") == 0 && c->redis_port == 6390,
+       "status_listen before redis: both addresses intact");
+    config_unref(c);
+
     c = load(MIN_LISTEN MIN_ROUTE "jwt { hmac_secret_file %s/hmac.secret; }\n", keys);
     ok(c && c->policy.algs == ((1u << JWT_RS256) | (1u << JWT_ES256) | (1u << JWT_HS256)),
        "HS256 joins the default when a secret is loaded");
