@@ -410,6 +410,10 @@ static void on_keyspace(redisAsyncContext *ac, void *reply, void *priv)
         strcmp(rep->element[0]->str, "psubscribe") == 0) {
         __atomic_store_n(&r->sub_up, 1, __ATOMIC_RELAXED);
         note_up(r);
+        /* Revocations made before the subscription took hold sent their
+         * notifications to nobody: read them now (the sweep on PING covers
+         * only those made before the command connection came back). */
+        sweep_start(r);
         return;
     }
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 4)
