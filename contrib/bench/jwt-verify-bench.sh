@@ -5,10 +5,18 @@
 #   rs256 libjwt_jwt_decode_us_per_token  libjwt 1.10 jwt_decode with the PEM
 #   es256/hs256 wsgate_jwt_verify_us_per_token
 # Usage: contrib/bench/jwt-verify-bench.sh [N]      (default N=20000)
+# The library is src/libwsgate.a of an in-tree build, else build/ (the
+# t/check.sh build); BUILD=DIR names another build directory.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 n=${1:-20000}
-lib="$top/src/libwsgate.a"
+if [ -n "${BUILD:-}" ]; then
+    lib="$BUILD/src/libwsgate.a"
+elif [ -f "$top/src/libwsgate.a" ]; then
+    lib="$top/src/libwsgate.a"
+else
+    lib="$top/build/src/libwsgate.a"
+fi
 [ -f "$lib" ] || { echo "jwt-verify-bench: $lib missing, run make first" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
