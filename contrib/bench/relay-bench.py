@@ -17,7 +17,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wsbench import (OP_BINARY, OP_TEXT, TOP, ZERO_KEY, BenchError, Procs,  # noqa: E402
+from wsbench import (built, OP_BINARY, OP_TEXT, TOP, ZERO_KEY, BenchError, Procs,  # noqa: E402
                      cpu_seconds, encode_frame, free_port, loadavg, machine_busy_seconds,
                      mint_hs256, mint_jwtmint, percentile, port_open, raise_nofile, run_async,
                      self_cpu_seconds, start_backend, wait_for, ws_connect)
@@ -35,10 +35,10 @@ def parse_args():
         description="Compare wsgate, HAProxy and nginx as WebSocket reverse proxies in front of "
                     "the same echo backend on loopback: handshakes/s, echo latency, and "
                     "throughput of 64 KiB messages, with the direct-to-backend baseline.")
-    ap.add_argument("--gateway", default=os.path.join(".", "src", "wsgate"),
-                    help="wsgate binary (default ./src/wsgate)")
-    ap.add_argument("--mint", default=os.path.join(".", "tools", "jwtmint"),
-                    help="jwtmint binary for the RS256 tokens (default ./tools/jwtmint)")
+    ap.add_argument("--gateway", default=built(os.path.join("src", "wsgate")),
+                    help="wsgate binary (default ./src/wsgate, else build/src/wsgate)")
+    ap.add_argument("--mint", default=built(os.path.join("tools", "jwtmint")),
+                    help="jwtmint binary for the RS256 tokens (default ./tools/jwtmint, else build/tools/jwtmint)")
     ap.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy",
                     help="haproxy binary (default: from PATH)")
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx",

@@ -14,7 +14,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wsbench import (OP_TEXT, TOP, BenchError, Procs, RedisConn, mint_hs256,  # noqa: E402
+from wsbench import (built, OP_TEXT, TOP, BenchError, Procs, RedisConn, mint_hs256,  # noqa: E402
                      loadavg, percentile, port_open, raise_nofile, run_async, start_backend,
                      start_redis, wait_for, ws_connect)
 
@@ -32,8 +32,8 @@ def parse_args():
                     help="live sessions held open through the gateway (default 5000)")
     ap.add_argument("--samples", type=int, default=300,
                     help="sessions revoked and timed in each of the two phases (default 300)")
-    ap.add_argument("--gateway", default=os.path.join(".", "src", "wsgate"),
-                    help="wsgate binary (default ./src/wsgate)")
+    ap.add_argument("--gateway", default=built(os.path.join("src", "wsgate")),
+                    help="wsgate binary (default ./src/wsgate, else build/src/wsgate)")
     ap.add_argument("--workers", default="2", help="gateway workers: N or auto (default 2)")
     ap.add_argument("--sweep", default="1s", help="revocation_sweep (default 1s)")
     ap.add_argument("--secret", default=os.path.join(TOP, "t", "keys", "hmac.secret"),

@@ -33,6 +33,13 @@ ZERO_KEY = b"\0\0\0\0"
 TOP = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
+def built(rel):
+    """A program of the build: ./REL after an in-tree build, else build/REL
+    (the directory t/check.sh builds in)."""
+    here = os.path.join(".", rel)
+    return here if os.path.exists(here) else os.path.join("build", rel)
+
+
 class BenchError(Exception):
     """A failure the benchmark reports in one line and exits 1 for."""
 
