@@ -46,6 +46,7 @@ struct relay_dir {
     int discard;                    /* the current frame is dropped, not forwarded */
     int peer_closed;                /* the source answered our close with its own */
     uint64_t bytes;                 /* bytes forwarded to the sink */
+    int fd;                         /* the source's socket when it is plain TCP, else -1 */
 };
 
 struct session {
