@@ -10,7 +10,8 @@ const char *const metrics_reasons[] = {
     "token_revoked", "token_expired", "redis_unavailable", "keys_unavailable",
     "too_many_connections", "too_many_connections_per_ip", "too_many_sessions_per_subject",
     "bad_gateway", "gateway_timeout", "upstream_declined", "upstream_closed",
-    "upstream_timeout", "client_closed", "shutdown", "internal_error", "other",
+    "upstream_timeout", "client_closed", "shutdown", "tls_handshake_failed",
+    "tls_handshake_timeout", "internal_error", "other",
 };
 const int metrics_nreasons = (int)(sizeof(metrics_reasons) / sizeof(metrics_reasons[0]));
 

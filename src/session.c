@@ -793,6 +793,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
             /* No TLS yet: nobody could read a 408. */
             slog(LOG_INFO, s, "TLS handshake not complete in time");
             s->end_cause = "tls_handshake_timeout";
+            metrics_reject(&s->w->m, s->end_cause);
             session_kill(s);
             break;
         }
@@ -954,6 +955,7 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
             slog(LOG_INFO, s, "TLS handshake failed: %s", why);
             if (!s->end_cause)
                 s->end_cause = "tls_handshake_failed";
+            metrics_reject(&s->w->m, "tls_handshake_failed");
             session_kill(s);
             return;
         }

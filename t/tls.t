@@ -17,6 +17,7 @@ import ssl
 import sys
 import threading
 import time
+import urllib.request
 
 sys.dont_write_bytecode = True   # keep t/lib free of __pycache__ (EXTRA_DIST ships it)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -62,6 +63,7 @@ tb_other = tls_backend("other")       # localhost, signed by ca2
 tb_wrong = tls_backend("wrong")       # wrong.example, signed by ca
 
 PLAIN = free_port()
+STATUS = free_port()
 ROUTES = """\
 route / {
     upstream @BACKEND@;
@@ -115,7 +117,8 @@ listen 127.0.0.1:%d;
 tls_certificate %s;
 tls_certificate_key %s;
 upstream_ca_file %s;
-""" % (PLAIN, GW_CRT, GW_KEY, CA)
+status_listen 127.0.0.1:%d;
+""" % (PLAIN, GW_CRT, GW_KEY, CA, STATUS)
 CONF = std_conf(be.addr, routes=ROUTES, main=MAIN)
 
 
@@ -281,6 +284,25 @@ ok(d == b"" and 1.5 <= el <= 7, "a silent client is closed at handshake_timeout,
    "got %r after %.2fs" % (d, el))
 ok(log_since(mark, r"TLS handshake not complete in time") is not None,
    "the handshake timeout is logged")
+
+
+def tls_rejects():
+    """wsgate_handshakes_total{result="rejected"} of the two TLS reasons."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % STATUS, timeout=5) as r:
+        text = r.read().decode()
+    got = {}
+    for reason in ("tls_handshake_failed", "tls_handshake_timeout"):
+        m = re.search(r'^wsgate_handshakes_total\{result="rejected",reason="%s"\} (\d+)$' % reason,
+                      text, re.M)
+        got[reason] = int(m.group(1)) if m else None
+    return got
+
+
+# The TLS 1.1 client and the plain HTTP client above, the silent one here.
+got = tls_rejects()
+ok(got["tls_handshake_failed"] is not None and got["tls_handshake_failed"] >= 2,
+   "failed TLS handshakes are counted in /metrics", "got %r" % got)
+ok(got["tls_handshake_timeout"] == 1, "the TLS handshake timeout is counted in /metrics", "got %r" % got)
 
 # Frames sent right behind the head arrive in the same TLS records; OpenSSL
 # holds what did not fit under the head's read limit, and the gateway must
