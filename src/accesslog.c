@@ -45,6 +45,24 @@ static void json_cstr(struct evbuffer *b, const char *s)
         evbuffer_add(b, "null", 4);
 }
 
+/* A field of the plain format: fields are separated by spaces, so spaces,
+ * quotes, backslashes and control bytes are written as \xNN; a claim can
+ * neither split a field nor start a line of its own. */
+static void plain_str(struct evbuffer *b, const char *s)
+{
+    if (!s || !*s) {
+        evbuffer_add(b, "-", 1);
+        return;
+    }
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= 0x20 || c == 0x7f || c == '"' || c == '\\')
+            evbuffer_add_printf(b, "\\x%02x", c);
+        else
+            evbuffer_add(b, s, 1);
+    }
+}
+
 static int is_token_param(const struct config *cfg, const char *name, size_t len)
 {
     for (size_t i = 0; i < cfg->nsources; i++)
@@ -155,11 +173,14 @@ void accesslog_session(const struct session *s)
             evbuffer_add(b, " ", 1);
             evbuffer_add(b, s->req.path, s->req.path_len);
         }
-        evbuffer_add_printf(b, "\" %d %s route=%s sub=%s jti=%s %lldms in=%llu out=%llu close=%d\n",
-                            s->status, s->end_cause ? s->end_cause : "-",
-                            s->adm.route ? s->adm.route->prefix : "-", sub ? sub : "-",
-                            jti ? jti : "-", (long long)dur, (unsigned long long)s->c2u.bytes,
-                            (unsigned long long)s->u2c.bytes, s->close_code);
+        evbuffer_add_printf(b, "\" %d %s route=%s sub=", s->status, s->end_cause ? s->end_cause : "-",
+                            s->adm.route ? s->adm.route->prefix : "-");
+        plain_str(b, sub);
+        evbuffer_add(b, " jti=", 5);
+        plain_str(b, jti);
+        evbuffer_add_printf(b, " %lldms in=%llu out=%llu close=%d\n", (long long)dur,
+                            (unsigned long long)s->c2u.bytes, (unsigned long long)s->u2c.bytes,
+                            s->close_code);
     }
     size_t len = evbuffer_get_length(b);
     const char *line = (const char *)evbuffer_pullup(b, -1);

@@ -181,6 +181,21 @@ expect_reject(gw, be, "a request after the reopen", 401, "missing_token")
 ok(wait_for(lambda: "missing_token" in open(alog).read(), 3), "new records go to the new file")
 cb.close()
 
+# The plain format: one line per record, whatever a claim holds.
+plog = os.path.join(TMP, "access-plain.log")
+gwp = Gateway(std_conf(be.addr, main=main_conf(access_log=plog)), name="plainlog")
+evil = claims(sub='eve 101 "x"\n2030-01-01T00:00:00.000Z 1.2.3.4 "GET /forged"', jti="j\rk")
+cp = session(gwp, mint(claims_=evil))
+ok(cp is not None, "a session whose sub holds spaces, quotes and a newline")
+if cp:
+    cp.close()
+ok(wait_for(lambda: os.path.exists(plog) and "101" in open(plog).read(), 5), "plain access log written")
+plines = open(plog).read().splitlines()
+ok(len(plines) == 1 and "/forged" in plines[0] and plines[0].count('"') == 2,
+   "the claim stays inside its own line and field", plines)
+ok(plines and ' sub=eve\\x20101\\x20\\x22x\\x22\\x0a2030' in plines[0] and " jti=j\\x0dk " in plines[0],
+   "spaces, quotes and control bytes in sub and jti are written as \\xNN", plines)
+
 # ---- limits -----------------------------------------------------------------------------------
 be2 = start_backend()
 gw2 = Gateway(std_conf(be2.addr, main=main_conf(max_connections_per_ip=2, max_sessions_per_subject=2)),
