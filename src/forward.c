@@ -144,15 +144,11 @@ static int add_request_line(struct evbuffer *out, const struct http_request *req
 /* Cookie header minus the cookies named by cookie sources. */
 static int add_cookie(struct evbuffer *out, const struct config *cfg, const struct http_header *h)
 {
-    const char *p = h->value, *end = h->value + h->value_len;
+    const char *p = h->value, *end = h->value + h->value_len, *pair;
+    size_t pl;
     int kept = 0;
 
-    while (p < end) {
-        const char *semi = memchr(p, ';', (size_t)(end - p));
-        const char *pair = p;
-        size_t pl = (size_t)((semi ? semi : end) - p);
-        p = semi ? semi + 1 : end;
-        util_trim_ows(&pair, &pl);
+    while (util_next_item(&p, end, ';', &pair, &pl)) {
         if (pl == 0)
             continue;
         const char *eq = memchr(pair, '=', pl);
@@ -178,15 +174,11 @@ static int add_cookie(struct evbuffer *out, const struct config *cfg, const stru
 static int swp_walk(struct evbuffer *out, const struct http_header *h, int *skip,
                     size_t *total, size_t *cred)
 {
-    const char *p = h->value, *end = h->value + h->value_len;
+    const char *p = h->value, *end = h->value + h->value_len, *e;
+    size_t el;
     int kept = 0;
 
-    while (p < end) {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
-        const char *e = p;
-        size_t el = (size_t)((comma ? comma : end) - p);
-        p = comma ? comma + 1 : end;
-        util_trim_ows(&e, &el);
+    while (util_next_item(&p, end, ',', &e, &el)) {
         if (el == 0)
             continue;
         (*total)++;

@@ -42,19 +42,6 @@
 #define BACKOFF_MAX_MS 60000
 #define REAP_MS 100
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* ---- https URL ---------------------------------------------------------- */
 
 static int is_host_char(int c)
@@ -83,21 +70,21 @@ int jwks_url_parse(const char *s, struct jwks_url *u, char *err, size_t errlen)
 
     memset(u, 0, sizeof(*u));
     if (!s)
-        return fail(err, errlen, "expected https://HOST[:PORT]/PATH");
+        return util_fail(err, errlen, "expected https://HOST[:PORT]/PATH");
     if (strncasecmp(s, "http://", 7) == 0)
-        return fail(err, errlen, "only https:// URLs are allowed: keys must come over verified TLS");
+        return util_fail(err, errlen, "only https:// URLs are allowed: keys must come over verified TLS");
     if (strncasecmp(s, "https://", 8) != 0)
-        return fail(err, errlen, "expected https://HOST[:PORT]/PATH");
+        return util_fail(err, errlen, "expected https://HOST[:PORT]/PATH");
     auth = s + 8;
     auth_end = auth + strcspn(auth, "/?#");
     if (memchr(auth, '@', (size_t)(auth_end - auth)))
-        return fail(err, errlen, "user information in the URL is not supported");
+        return util_fail(err, errlen, "user information in the URL is not supported");
     if (auth == auth_end)
-        return fail(err, errlen, "missing host");
+        return util_fail(err, errlen, "missing host");
     if (*auth == '[') {
         const char *rb = memchr(auth, ']', (size_t)(auth_end - auth));
         if (!rb)
-            return fail(err, errlen, "missing \"]\"");
+            return util_fail(err, errlen, "missing \"]\"");
         hs = auth + 1;
         he = rb;
         p = rb + 1;
@@ -112,33 +99,33 @@ int jwks_url_parse(const char *s, struct jwks_url *u, char *err, size_t errlen)
     if (p < auth_end) {
         long v = 0;
         if (*p != ':')
-            return fail(err, errlen, "invalid host");
+            return util_fail(err, errlen, "invalid host");
         if (++p == auth_end)
-            return fail(err, errlen, "invalid port");
+            return util_fail(err, errlen, "invalid port");
         for (; p < auth_end; p++) {
             if (*p < '0' || *p > '9' || v > 65535)
-                return fail(err, errlen, "invalid port");
+                return util_fail(err, errlen, "invalid port");
             v = v * 10 + (*p - '0');
         }
         if (v < 1 || v > 65535)
-            return fail(err, errlen, "invalid port");
+            return util_fail(err, errlen, "invalid port");
         port = (int)v;
     }
     hl = (size_t)(he - hs);
     if (hl == 0)
-        return fail(err, errlen, "missing host");
+        return util_fail(err, errlen, "missing host");
     if (hl >= sizeof(host))
-        return fail(err, errlen, "host name too long");
+        return util_fail(err, errlen, "host name too long");
     memcpy(host, hs, hl);
     host[hl] = '\0';
     if (bracketed) {
         if (inet_pton(AF_INET6, host, addr) != 1)
-            return fail(err, errlen, "invalid IPv6 address");
+            return util_fail(err, errlen, "invalid IPv6 address");
         is_ip = 1;
     } else {
         for (size_t i = 0; i < hl; i++) {
             if (!is_host_char((unsigned char)host[i]))
-                return fail(err, errlen, "invalid character in host name");
+                return util_fail(err, errlen, "invalid character in host name");
             if (host[i] >= 'A' && host[i] <= 'Z')
                 host[i] = (char)(host[i] - 'A' + 'a');
         }
@@ -147,10 +134,10 @@ int jwks_url_parse(const char *s, struct jwks_url *u, char *err, size_t errlen)
 
     rest = auth_end;
     if (strchr(rest, '#'))
-        return fail(err, errlen, "a fragment (#...) has no place in a request URL");
+        return util_fail(err, errlen, "a fragment (#...) has no place in a request URL");
     for (p = rest; *p; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-            return fail(err, errlen, "invalid character in the path (percent-encode it)");
+            return util_fail(err, errlen, "invalid character in the path (percent-encode it)");
 
     u->host = util_xstrdup(host);
     u->port = port;
@@ -211,13 +198,13 @@ static long parse_head(const char *buf, size_t len, struct head *h, char *err, s
     }
     if (!end) {
         if (len >= HEAD_MAX)
-            return fail(err, errlen, "response head larger than %d KiB", HEAD_MAX / 1024);
+            return util_fail(err, errlen, "response head larger than %d KiB", HEAD_MAX / 1024);
         return 0;
     }
     if (end < 14 || memcmp(buf, "HTTP/1.", 7) != 0 || (buf[7] != '0' && buf[7] != '1') ||
         buf[8] != ' ' || buf[9] < '1' || buf[9] > '5' || buf[10] < '0' || buf[10] > '9' ||
         buf[11] < '0' || buf[11] > '9' || (buf[12] != ' ' && buf[12] != '\r'))
-        return fail(err, errlen, "malformed status line");
+        return util_fail(err, errlen, "malformed status line");
     h->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
 
     stop = buf + end - 2;               /* the CRLF of the empty line */
@@ -225,16 +212,16 @@ static long parse_head(const char *buf, size_t len, struct head *h, char *err, s
     while (line < stop) {
         const char *eol = find_crlf(line, stop + 2), *colon, *v, *ve;
         if (*line == ' ' || *line == '\t')
-            return fail(err, errlen, "folded header line in the response");
+            return util_fail(err, errlen, "folded header line in the response");
         for (const char *c = line; c < eol; c++)
             if (*c == '\0' || *c == '\r' || *c == '\n')
-                return fail(err, errlen, "invalid character in a response header");
+                return util_fail(err, errlen, "invalid character in a response header");
         colon = memchr(line, ':', (size_t)(eol - line));
         if (!colon || colon == line)
-            return fail(err, errlen, "malformed response header line");
+            return util_fail(err, errlen, "malformed response header line");
         for (const char *c = line; c < colon; c++)
             if (*c == ' ' || *c == '\t')
-                return fail(err, errlen, "malformed response header line");
+                return util_fail(err, errlen, "malformed response header line");
         v = colon + 1;
         ve = eol;
         while (v < ve && (*v == ' ' || *v == '\t'))
@@ -245,28 +232,28 @@ static long parse_head(const char *buf, size_t len, struct head *h, char *err, s
         if (value_is(line, nl, "content-length")) {
             unsigned long long n = 0;
             if (vl == 0)
-                return fail(err, errlen, "invalid Content-Length");
+                return util_fail(err, errlen, "invalid Content-Length");
             for (size_t i = 0; i < vl; i++) {
                 if (v[i] < '0' || v[i] > '9' || n > (~0ULL - 9) / 10)
-                    return fail(err, errlen, "invalid Content-Length");
+                    return util_fail(err, errlen, "invalid Content-Length");
                 n = n * 10 + (unsigned)(v[i] - '0');
             }
             if (h->has_cl && h->cl != n)
-                return fail(err, errlen, "conflicting Content-Length headers");
+                return util_fail(err, errlen, "conflicting Content-Length headers");
             h->has_cl = 1;
             h->cl = n;
         } else if (value_is(line, nl, "transfer-encoding")) {
             if (!value_is(v, vl, "chunked") || h->chunked)
-                return fail(err, errlen, "unsupported Transfer-Encoding");
+                return util_fail(err, errlen, "unsupported Transfer-Encoding");
             h->chunked = 1;
         } else if (value_is(line, nl, "content-encoding")) {
             if (!value_is(v, vl, "identity"))
-                return fail(err, errlen, "unsupported Content-Encoding (none was asked for)");
+                return util_fail(err, errlen, "unsupported Content-Encoding (none was asked for)");
         }
         line = eol + 2;
     }
     if (h->chunked && h->has_cl)
-        return fail(err, errlen, "both Content-Length and Transfer-Encoding in the response");
+        return util_fail(err, errlen, "both Content-Length and Transfer-Encoding in the response");
     return (long)end;
 }
 
@@ -284,7 +271,7 @@ static int chunk_walk(const char *p, size_t len, size_t max, char *out, size_t *
         int digits = 0;
 
         if (!eol)
-            return (size_t)(end - c) > 1024 ? fail(err, errlen, "malformed chunk size") : 0;
+            return (size_t)(end - c) > 1024 ? util_fail(err, errlen, "malformed chunk size") : 0;
         for (d = c; d < eol; d++) {
             int x = (*d >= '0' && *d <= '9') ? *d - '0'
                     : (*d >= 'a' && *d <= 'f') ? *d - 'a' + 10
@@ -292,20 +279,20 @@ static int chunk_walk(const char *p, size_t len, size_t max, char *out, size_t *
             if (x < 0)
                 break;
             if (size > max)
-                return fail(err, errlen, "body larger than %zu bytes", max);
+                return util_fail(err, errlen, "body larger than %zu bytes", max);
             size = size * 16 + (unsigned)x;
             digits++;
         }
         /* Chunk extensions are allowed and ignored. */
         if (!digits || (d < eol && *d != ';' && *d != ' ' && *d != '\t'))
-            return fail(err, errlen, "malformed chunk size");
+            return util_fail(err, errlen, "malformed chunk size");
         c = eol + 2;
         if (size == 0) {
             /* Trailer fields up to the empty line. */
             for (;;) {
                 const char *t = find_crlf(c, end);
                 if (!t)
-                    return (size_t)(end - c) > HEAD_MAX ? fail(err, errlen, "trailer too large") : 0;
+                    return (size_t)(end - c) > HEAD_MAX ? util_fail(err, errlen, "trailer too large") : 0;
                 if (t == c)
                     break;
                 c = t + 2;
@@ -314,11 +301,11 @@ static int chunk_walk(const char *p, size_t len, size_t max, char *out, size_t *
             return 1;
         }
         if (size > max - sum)
-            return fail(err, errlen, "body larger than %zu bytes", max);
+            return util_fail(err, errlen, "body larger than %zu bytes", max);
         if ((size_t)(end - c) < size + 2)
             return 0;
         if (c[size] != '\r' || c[size + 1] != '\n')
-            return fail(err, errlen, "malformed chunk");
+            return util_fail(err, errlen, "malformed chunk");
         if (out)
             memcpy(out + sum, c, size);
         sum += size;
@@ -344,13 +331,13 @@ int jwks_http_parse(const char *buf, size_t len, int eof, size_t max_body,
         if (n == 0) {
             if (!eof)
                 return 0;
-            return fail(err, errlen, len == 0 ? "connection closed without a response"
+            return util_fail(err, errlen, len == 0 ? "connection closed without a response"
                                               : "connection closed in the response head");
         }
         off += (size_t)n;
         if (h.status < 200) {
             if (h.status == 101)
-                return fail(err, errlen, "unexpected 101 Switching Protocols");
+                return util_fail(err, errlen, "unexpected 101 Switching Protocols");
             continue;   /* interim response: the real one follows */
         }
         resp->status = h.status;
@@ -363,21 +350,21 @@ int jwks_http_parse(const char *buf, size_t len, int eof, size_t max_body,
             if (r < 0)
                 return -1;
             if (r == 0)
-                return eof ? fail(err, errlen, "connection closed before the end of the body") : 0;
+                return eof ? util_fail(err, errlen, "connection closed before the end of the body") : 0;
             resp->body = util_xmalloc(total + 1);
             chunk_walk(b, blen, max_body, resp->body, &total, NULL, 0);
         } else if (h.has_cl) {
             if (h.cl > max_body)
-                return fail(err, errlen, "body of %llu bytes is larger than the limit of %zu",
+                return util_fail(err, errlen, "body of %llu bytes is larger than the limit of %zu",
                             h.cl, max_body);
             if (blen < h.cl)
-                return eof ? fail(err, errlen, "connection closed before the end of the body") : 0;
+                return eof ? util_fail(err, errlen, "connection closed before the end of the body") : 0;
             total = (size_t)h.cl;
             resp->body = util_xmalloc(total + 1);
             memcpy(resp->body, b, total);
         } else {
             if (blen > max_body)
-                return fail(err, errlen, "body larger than the limit of %zu bytes", max_body);
+                return util_fail(err, errlen, "body larger than the limit of %zu bytes", max_body);
             if (!eof)
                 return 0;
             total = blen;
@@ -548,7 +535,7 @@ int jwks_verify(const struct config *cfg, const char *token, size_t len, int64_t
     if (rc != 0 && err && strcmp(err, "no matching key") == 0) {
         jwks_kick(cfg->jwks);
         if (!pol.remote) {
-            fail(err, errlen, "signing keys not available yet");
+            util_fail(err, errlen, "signing keys not available yet");
             return -2;
         }
     }
@@ -1054,7 +1041,7 @@ static SSL_CTX *make_ctx(const char *ca_file, char *err, size_t errlen)
 
     if (!ctx) {
         ERR_clear_error();
-        fail(err, errlen, "cannot create a TLS context");
+        util_fail(err, errlen, "cannot create a TLS context");
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -1068,10 +1055,10 @@ static SSL_CTX *make_ctx(const char *ca_file, char *err, size_t errlen)
         ERR_clear_error();
         SSL_CTX_free(ctx);
         if (ca_file)
-            fail(err, errlen, "jwks_ca_file %s: cannot load CA certificates: %s", ca_file,
+            util_fail(err, errlen, "jwks_ca_file %s: cannot load CA certificates: %s", ca_file,
                  r ? r : "unknown error");
         else
-            fail(err, errlen, "cannot load the system CA certificates: %s", r ? r : "unknown error");
+            util_fail(err, errlen, "cannot load the system CA certificates: %s", r ? r : "unknown error");
         return NULL;
     }
     return ctx;
@@ -1083,7 +1070,7 @@ int jwks_check_ca_file(const char *path, char *err, size_t errlen)
     SSL_CTX *ctx;
 
     if (!fp)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
+        return util_fail(err, errlen, "%s: %s", path, strerror(errno));
     fclose(fp);
     if (!(ctx = make_ctx(path, err, errlen)))
         return -1;
@@ -1118,7 +1105,7 @@ static struct fetcher *fetcher_new(struct event_base *base, const struct config 
     char why[200];
 
     if (jwks_url_parse(cfg->jwks_url, &f->url, why, sizeof(why)) != 0) {
-        fail(err, errlen, "jwks_url %s: %s", cfg->jwks_url, why);
+        util_fail(err, errlen, "jwks_url %s: %s", cfg->jwks_url, why);
         free(f);
         return NULL;
     }
@@ -1152,7 +1139,7 @@ int jwks_attach(struct event_base *base, struct config *cfg, char *err, size_t e
         if (!dns) {
             dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
             if (!dns)
-                return fail(err, errlen, "cannot create a DNS resolver");
+                return util_fail(err, errlen, "cannot create a DNS resolver");
             /* Missing or empty: evdns falls back to 127.0.0.1; /etc/hosts is read too. */
             evdns_base_resolv_conf_parse(dns, DNS_OPTIONS_ALL, "/etc/resolv.conf");
             dns_ev_base = base;

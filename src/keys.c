@@ -4,7 +4,6 @@
 #include "keys.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,19 +26,6 @@
 #define KEY_FILE_MAX    (4u << 20)  /* a JWKS of a few hundred keys is < 1 MiB */
 #define SECRET_FILE_MAX (1u << 20)
 #define RSA_MIN_BITS    2048
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* Buffers that may hold secrets come from malloc (util, jansson-free
  * paths), so they are wiped and released with free(). */
@@ -116,7 +102,7 @@ static unsigned char *read_file(const char *path, size_t max, size_t *lenp,
     size_t len = 0, cap = 0;
 
     if (!f) {
-        fail(err, errlen, "%s: %s", path, strerror(errno));
+        util_fail(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
     for (;;) {
@@ -135,7 +121,7 @@ static unsigned char *read_file(const char *path, size_t max, size_t *lenp,
         if (len > max) {
             fclose(f);
             clear_free(buf, len);
-            fail(err, errlen, "%s: file is larger than %zu MiB", path, max >> 20);
+            util_fail(err, errlen, "%s: file is larger than %zu MiB", path, max >> 20);
             return NULL;
         }
         if (n == 0)
@@ -145,7 +131,7 @@ static unsigned char *read_file(const char *path, size_t max, size_t *lenp,
         int e = errno;
         fclose(f);
         clear_free(buf, len);
-        fail(err, errlen, "%s: %s", path, strerror(e ? e : EIO));
+        util_fail(err, errlen, "%s: %s", path, strerror(e ? e : EIO));
         return NULL;
     }
     fclose(f);
@@ -175,7 +161,7 @@ static int classify_pkey(EVP_PKEY *pkey, struct key *k, char *why, size_t whylen
     if (EVP_PKEY_is_a(pkey, "RSA")) {
         int bits = EVP_PKEY_get_bits(pkey);
         if (bits < RSA_MIN_BITS)
-            return fail(why, whylen, "RSA key is %d bits, at least %d are required",
+            return util_fail(why, whylen, "RSA key is %d bits, at least %d are required",
                         bits, RSA_MIN_BITS);
         k->type = KEY_RSA;
         return 0;
@@ -187,20 +173,20 @@ static int classify_pkey(EVP_PKEY *pkey, struct key *k, char *why, size_t whylen
         if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
                                            name, sizeof(name), &nlen) != 1) {
             ERR_clear_error();
-            return fail(why, whylen, "EC key with explicit curve parameters is not supported");
+            return util_fail(why, whylen, "EC key with explicit curve parameters is not supported");
         }
         nid = OBJ_sn2nid(name);
         if (nid == NID_undef)
             nid = EC_curve_nist2nid(name);
         if (!supported_curve(nid, NULL))
-            return fail(why, whylen,
+            return util_fail(why, whylen,
                         "EC key on unsupported curve \"%s\" (P-256, P-384 and P-521 are)", name);
         k->type = KEY_EC;
         k->curve_nid = nid;
         return 0;
     }
     const char *tn = EVP_PKEY_get0_type_name(pkey);
-    return fail(why, whylen, "unsupported key type %s (RSA and EC are)", tn ? tn : "(unknown)");
+    return util_fail(why, whylen, "unsupported key type %s (RSA and EC are)", tn ? tn : "(unknown)");
 }
 
 /* ---- PEM ---------------------------------------------------------------- */
@@ -218,29 +204,29 @@ static int pem_block(struct keystore *st, const char *name, const unsigned char 
     EVP_PKEY *pkey = NULL;
 
     if (pem_is_private(name))
-        return fail(why, whylen, "key_file must hold a public key or certificate, not a private key");
+        return util_fail(why, whylen, "key_file must hold a public key or certificate, not a private key");
     if (strcmp(name, "PUBLIC KEY") == 0) {
         pkey = d2i_PUBKEY(NULL, &p, dlen);
         if (!pkey || p != data + dlen) {
             EVP_PKEY_free(pkey);
             ERR_clear_error();
-            return fail(why, whylen, "PUBLIC KEY block is not a valid SubjectPublicKeyInfo");
+            return util_fail(why, whylen, "PUBLIC KEY block is not a valid SubjectPublicKeyInfo");
         }
     } else if (strcmp(name, "CERTIFICATE") == 0 || strcmp(name, "X509 CERTIFICATE") == 0) {
         X509 *x = d2i_X509(NULL, &p, dlen);
         if (!x || p != data + dlen) {
             X509_free(x);
             ERR_clear_error();
-            return fail(why, whylen, "CERTIFICATE block is not a valid X.509 certificate");
+            return util_fail(why, whylen, "CERTIFICATE block is not a valid X.509 certificate");
         }
         pkey = X509_get_pubkey(x);
         X509_free(x);
         if (!pkey) {
             ERR_clear_error();
-            return fail(why, whylen, "certificate holds no usable public key");
+            return util_fail(why, whylen, "certificate holds no usable public key");
         }
     } else {
-        return fail(why, whylen, "unsupported PEM block \"%.40s\" (PUBLIC KEY or CERTIFICATE expected)",
+        return util_fail(why, whylen, "unsupported PEM block \"%.40s\" (PUBLIC KEY or CERTIFICATE expected)",
                     name);
     }
 
@@ -265,7 +251,7 @@ static int load_pem(struct keystore *st, const char *path, const unsigned char *
     int nblocks = 0, rc = 0;
 
     if (!bio)
-        return fail(err, errlen, "%s: out of memory", path);
+        return util_fail(err, errlen, "%s: out of memory", path);
     for (;;) {
         char *name = NULL, *header = NULL;
         unsigned char *data = NULL;
@@ -279,9 +265,9 @@ static int load_pem(struct keystore *st, const char *path, const unsigned char *
             if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
                 break;
             if (nblocks == 0)
-                rc = fail(err, errlen, "%s: malformed PEM data", path);
+                rc = util_fail(err, errlen, "%s: malformed PEM data", path);
             else
-                rc = fail(err, errlen, "%s: malformed PEM data after block %d", path, nblocks);
+                rc = util_fail(err, errlen, "%s: malformed PEM data after block %d", path, nblocks);
             break;
         }
         nblocks++;
@@ -291,9 +277,9 @@ static int load_pem(struct keystore *st, const char *path, const unsigned char *
         OPENSSL_clear_free(data, (size_t)dlen);
         if (rc != 0) {
             if (nblocks == 1)
-                fail(err, errlen, "%s: %s", path, why);
+                util_fail(err, errlen, "%s: %s", path, why);
             else
-                fail(err, errlen, "%s: PEM block %d: %s", path, nblocks, why);
+                util_fail(err, errlen, "%s: PEM block %d: %s", path, nblocks, why);
             break;
         }
         if (nblocks == 1)
@@ -309,7 +295,7 @@ static int load_pem(struct keystore *st, const char *path, const unsigned char *
     }
     BIO_free(bio);
     if (rc == 0 && nblocks == 0)
-        rc = fail(err, errlen, "%s: no PEM public key or certificate found", path);
+        rc = util_fail(err, errlen, "%s: no PEM public key or certificate found", path);
     return rc;
 }
 
@@ -322,12 +308,12 @@ static unsigned char *jwk_b64(const json_t *jwk, const char *member, size_t *len
     unsigned char *out;
 
     if (!v) {
-        fail(why, whylen, "%s key lacks \"%s\"", what, member);
+        util_fail(why, whylen, "%s key lacks \"%s\"", what, member);
         return NULL;
     }
     if (!json_is_string(v) ||
         !(out = util_b64url_decode(json_string_value(v), json_string_length(v), len))) {
-        fail(why, whylen, "%s key has malformed \"%s\" (base64url expected)", what, member);
+        util_fail(why, whylen, "%s key has malformed \"%s\" (base64url expected)", what, member);
         return NULL;
     }
     return out;
@@ -386,7 +372,7 @@ static EVP_PKEY *jwk_rsa(const json_t *jwk, char *why, size_t whylen)
         !(e = jwk_b64(jwk, "e", &elen, "RSA", why, whylen)))
         goto out;
     if (nlen == 0 || elen == 0 || elen > 8) {
-        fail(why, whylen, "RSA key has an invalid modulus or exponent");
+        util_fail(why, whylen, "RSA key has an invalid modulus or exponent");
         goto out;
     }
     bn_n = BN_bin2bn(n, (int)nlen, NULL);
@@ -395,16 +381,16 @@ static EVP_PKEY *jwk_rsa(const json_t *jwk, char *why, size_t whylen)
     if (!bn_n || !bn_e || !bld ||
         !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
         !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e)) {
-        fail(why, whylen, "out of memory");
+        util_fail(why, whylen, "out of memory");
         goto out;
     }
     if (BN_num_bits(bn_n) < RSA_MIN_BITS) {
-        fail(why, whylen, "RSA key is %d bits, at least %d are required",
+        util_fail(why, whylen, "RSA key is %d bits, at least %d are required",
              BN_num_bits(bn_n), RSA_MIN_BITS);
         goto out;
     }
     if (!(pkey = pkey_fromdata("RSA", bld)))
-        fail(why, whylen, "RSA key is not a valid public key");
+        util_fail(why, whylen, "RSA key is not a valid public key");
 out:
     OSSL_PARAM_BLD_free(bld);
     BN_free(bn_n);
@@ -425,7 +411,7 @@ static EVP_PKEY *jwk_ec(const json_t *jwk, int *nidp, char *why, size_t whylen)
     int nid = NID_undef;
 
     if (!json_is_string(crv)) {
-        fail(why, whylen, "EC key lacks \"crv\"");
+        util_fail(why, whylen, "EC key lacks \"crv\"");
         return NULL;
     }
     if (!strcmp(json_string_value(crv), "P-256"))
@@ -435,14 +421,14 @@ static EVP_PKEY *jwk_ec(const json_t *jwk, int *nidp, char *why, size_t whylen)
     else if (!strcmp(json_string_value(crv), "P-521"))
         nid = NID_secp521r1;
     if (!supported_curve(nid, &coord)) {
-        fail(why, whylen, "EC key has unsupported crv \"%.32s\"", json_string_value(crv));
+        util_fail(why, whylen, "EC key has unsupported crv \"%.32s\"", json_string_value(crv));
         return NULL;
     }
     if (!(x = jwk_b64(jwk, "x", &xlen, "EC", why, whylen)) ||
         !(y = jwk_b64(jwk, "y", &ylen, "EC", why, whylen)))
         goto out;
     if (xlen != coord || ylen != coord) {
-        fail(why, whylen, "EC key coordinates must be %zu bytes each for %s",
+        util_fail(why, whylen, "EC key coordinates must be %zu bytes each for %s",
              coord, json_string_value(crv));
         goto out;
     }
@@ -453,11 +439,11 @@ static EVP_PKEY *jwk_ec(const json_t *jwk, int *nidp, char *why, size_t whylen)
     if (!bld ||
         !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(nid), 0) ||
         !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, 1 + 2 * coord)) {
-        fail(why, whylen, "out of memory");
+        util_fail(why, whylen, "out of memory");
         goto out;
     }
     if (!(pkey = pkey_fromdata("EC", bld)))
-        fail(why, whylen, "EC key is not a valid point on %s", json_string_value(crv));
+        util_fail(why, whylen, "EC key is not a valid point on %s", json_string_value(crv));
 out:
     OSSL_PARAM_BLD_free(bld);
     free(x);
@@ -476,7 +462,7 @@ static int jwk_opt_string(const json_t *jwk, const char *member, const char **ou
     if (!v)
         return 0;
     if (!json_is_string(v))
-        return fail(why, whylen, "\"%s\" is not a string", member);
+        return util_fail(why, whylen, "\"%s\" is not a string", member);
     *out = json_string_value(v);
     return 0;
 }
@@ -490,11 +476,11 @@ static int load_jwk(struct keystore *st, const json_t *jwk, const char *source, 
 
     memset(&tmp, 0, sizeof(tmp));
     if (!json_is_object(jwk))
-        return fail(why, whylen, "not a JSON object");
+        return util_fail(why, whylen, "not a JSON object");
     if (jwk_opt_string(jwk, "kty", &kty, why, whylen) != 0)
         return -1;
     if (!kty)
-        return fail(why, whylen, "lacks \"kty\"");
+        return util_fail(why, whylen, "lacks \"kty\"");
     if (jwk_opt_string(jwk, "use", &use, why, whylen) != 0 ||
         jwk_opt_string(jwk, "kid", &kid, why, whylen) != 0 ||
         jwk_opt_string(jwk, "alg", &alg, why, whylen) != 0)
@@ -506,7 +492,7 @@ static int load_jwk(struct keystore *st, const json_t *jwk, const char *source, 
     if (strcmp(kty, "RSA") != 0 && strcmp(kty, "EC") != 0 && strcmp(kty, "oct") != 0)
         return 0;
     if (strcmp(kty, "oct") != 0 && json_object_get(jwk, "d"))
-        return fail(why, whylen, "%s key holds private key material (\"d\"); "
+        return util_fail(why, whylen, "%s key holds private key material (\"d\"); "
                     "publish only public keys", kty);
 
     if (!strcmp(kty, "RSA")) {
@@ -523,12 +509,12 @@ static int load_jwk(struct keystore *st, const json_t *jwk, const char *source, 
             return -1;
         if (tmp.secret_len == 0) {
             key_clear(&tmp);
-            return fail(why, whylen, "oct key has an empty \"k\"");
+            return util_fail(why, whylen, "oct key has an empty \"k\"");
         }
     }
     if (alg && !jwk_alg_ok(alg, tmp.type, tmp.curve_nid)) {
         key_clear(&tmp);
-        return fail(why, whylen, "alg \"%.32s\" is unknown or does not fit the %s key",
+        return util_fail(why, whylen, "alg \"%.32s\" is unknown or does not fit the %s key",
                     alg, kty);
     }
     tmp.kid = kid ? util_xstrdup(kid) : NULL;
@@ -553,16 +539,16 @@ int keystore_add_jwks(struct keystore *ks, const char *json, size_t len,
     /* jansson's error text quotes the input near the error: keep to line/column. */
     doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
     if (!doc)
-        return fail(err, errlen, "%s: invalid JSON at line %d, column %d", source, je.line, je.column);
+        return util_fail(err, errlen, "%s: invalid JSON at line %d, column %d", source, je.line, je.column);
     keys = json_object_get(doc, "keys");
     if (!json_is_object(doc) || !json_is_array(keys)) {
         json_decref(doc);
-        return fail(err, errlen, "%s: not a JWKS (no \"keys\" array)", source);
+        return util_fail(err, errlen, "%s: not a JWKS (no \"keys\" array)", source);
     }
     for (i = 0; i < json_array_size(keys); i++) {
         int r = load_jwk(&st, json_array_get(keys, i), source, i, why, sizeof(why));
         if (r < 0) {
-            rc = fail(err, errlen, "%s: keys[%zu]: %s", source, i, why);
+            rc = util_fail(err, errlen, "%s: keys[%zu]: %s", source, i, why);
             break;
         }
         if (r == 0)
@@ -570,7 +556,7 @@ int keystore_add_jwks(struct keystore *ks, const char *json, size_t len,
     }
     json_decref(doc);
     if (rc == 0 && st.nkeys == 0)
-        rc = fail(err, errlen, "%s: JWKS holds no usable signing key (%zu skipped)", source, skipped);
+        rc = util_fail(err, errlen, "%s: JWKS holds no usable signing key (%zu skipped)", source, skipped);
     if (rc == 0)
         stage_commit(ks, &st);
     else
@@ -614,7 +600,7 @@ int keystore_add_secret_file(struct keystore *ks, const char *path, char *err, s
         return -1;
     if (len == 0) {
         free(buf);
-        return fail(err, errlen, "%s: secret file is empty", path);
+        return util_fail(err, errlen, "%s: secret file is empty", path);
     }
     struct key *k;
     ks->keys = util_xrealloc(ks->keys, (ks->nkeys + 1) * sizeof(struct key));

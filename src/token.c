@@ -76,14 +76,9 @@ static int from_cookie(const struct token_source *src, const struct http_request
         const struct http_header *h = &req->headers[i];
         if (!util_strieq(h->name, h->name_len, "Cookie"))
             continue;
-        const char *p = h->value, *end = h->value + h->value_len;
-        while (p < end) {
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            const char *pe = semi ? semi : end;
-            const char *pair = p;
-            size_t pl = (size_t)(pe - p);
-            p = semi ? semi + 1 : end;
-            util_trim_ows(&pair, &pl);
+        const char *p = h->value, *end = h->value + h->value_len, *pair;
+        size_t pl;
+        while (util_next_item(&p, end, ';', &pair, &pl)) {
             const char *eq = memchr(pair, '=', pl);
             if (!eq)
                 continue;
@@ -184,13 +179,9 @@ static int from_subprotocol(const struct token_source *src, const struct http_re
         const struct http_header *h = &req->headers[i];
         if (!util_strieq(h->name, h->name_len, "Sec-WebSocket-Protocol"))
             continue;
-        const char *p = h->value, *end = h->value + h->value_len;
-        while (p < end) {
-            const char *comma = memchr(p, ',', (size_t)(end - p));
-            const char *e = p;
-            size_t el = (size_t)((comma ? comma : end) - p);
-            p = comma ? comma + 1 : end;
-            util_trim_ows(&e, &el);
+        const char *p = h->value, *end = h->value + h->value_len, *e;
+        size_t el;
+        while (util_next_item(&p, end, ',', &e, &el)) {
             if (el == 0)
                 continue;
             if (after_bearer)

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,21 +140,37 @@ int util_strieq(const char *a, size_t alen, const char *b)
 
 int util_list_has_token(const char *list, size_t len, const char *tok)
 {
-    size_t i = 0;
+    const char *p = list, *e;
+    size_t el;
 
-    while (i < len) {
-        while (i < len && (list[i] == ' ' || list[i] == '\t' || list[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < len && list[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (list[end - 1] == ' ' || list[end - 1] == '\t'))
-            end--;
-        if (end > start && util_strieq(list + start, end - start, tok))
+    while (util_next_item(&p, list + len, ',', &e, &el))
+        if (el > 0 && util_strieq(e, el, tok))
             return 1;
-    }
     return 0;
+}
+
+int util_next_item(const char **p, const char *end, char sep, const char **item, size_t *len)
+{
+    if (*p >= end)
+        return 0;
+    const char *s = memchr(*p, sep, (size_t)(end - *p));
+    *item = *p;
+    *len = (size_t)((s ? s : end) - *p);
+    *p = s ? s + 1 : end;
+    util_trim_ows(item, len);
+    return 1;
+}
+
+int util_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err && errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
 }
 
 void util_trim_ows(const char **s, size_t *n)

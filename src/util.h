@@ -26,6 +26,14 @@ int util_list_has_token(const char *list, size_t len, const char *tok);
 
 /* Narrows (*s, *n) past leading and trailing spaces and tabs (HTTP OWS). */
 void util_trim_ows(const char **s, size_t *n);
+/* Walks a list whose elements are separated by sep (',' for HTTP #lists,
+ * ';' for cookie pairs): while *p < end, sets (*item, *len) to the next
+ * element with OWS trimmed (possibly empty), moves *p past its separator
+ * and returns 1; returns 0 at the end. */
+int util_next_item(const char **p, const char *end, char sep, const char **item, size_t *len);
+
+/* Formats into err (when err and errlen are set) and returns -1. */
+int util_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 char *util_strndup(const char *s, size_t n);
 void *util_xmalloc(size_t n); /* aborts on OOM: nothing sensible remains */

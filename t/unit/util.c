@@ -122,6 +122,31 @@ static void test_strings(void)
     ok(!util_list_has_token("up grade", 8, "upgrade"), "inner space is not a separator");
     ok(util_list_has_token("a,b,c", 5, "c"), "last element");
 
+    /* util_next_item: every element, trimmed, empty ones included. */
+    const char *lst = " a=1 ;b ;; \tc=\"x y\"", *p = lst, *end = lst + strlen(lst), *it;
+    size_t il, n = 0;
+    char got[128] = "";
+    while (util_next_item(&p, end, ';', &it, &il) && n++ < 10) {
+        strncat(got, "[", sizeof(got) - strlen(got) - 1);
+        strncat(got, it, il < sizeof(got) - strlen(got) - 1 ? il : 0);
+        strncat(got, "]", sizeof(got) - strlen(got) - 1);
+    }
+    is_str(got, "[a=1][b][][c=\"x y\"]", "next_item: trimmed elements, empty ones kept");
+    ok(n == 4 && p == end, "next_item: stops at the end");
+    p = lst;
+    ok(!util_next_item(&p, lst, ';', &it, &il), "next_item: an empty range has no element");
+    p = "x,";
+    end = p + 2;
+    n = 0;
+    while (util_next_item(&p, end, ',', &it, &il))
+        n++;
+    ok(n == 1, "next_item: a trailing separator ends the list");
+
+    char err[16];
+    ok(util_fail(err, sizeof(err), "%s %d", "too long to fit", 42) == -1 &&
+       strcmp(err, "too long to fit") == 0, "util_fail formats, truncates and returns -1");
+    ok(util_fail(NULL, 0, "x") == -1, "util_fail without a buffer");
+
     char *s = util_strndup("abcdef", 3);
     is_str(s, "abc", "strndup");
     free(s);
