@@ -1089,7 +1089,7 @@ void session_describe_json(const struct session *s, struct evbuffer *b)
         evbuffer_add_printf(b, ",\"exp\":%lld", (long long)c->exp);
     else
         evbuffer_add_printf(b, ",\"exp\":null");
-    evbuffer_add_printf(b, ",\"started\":%lld,\"bytes_in\":%llu,\"bytes_out\":%llu}",
-                        (long long)s->started_wall, (unsigned long long)s->c2u.bytes,
-                        (unsigned long long)s->u2c.bytes);
+    evbuffer_add_printf(b, ",\"started\":%lld,\"bytes\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu}",
+                        (long long)s->started_wall, (unsigned long long)(s->c2u.bytes + s->u2c.bytes),
+                        (unsigned long long)s->c2u.bytes, (unsigned long long)s->u2c.bytes);
 }

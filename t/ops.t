@@ -134,8 +134,10 @@ except ValueError:
 ok(st == 200 and ct == "application/json" and isinstance(sess, list), "/sessions is a JSON list")
 subs = sorted(x.get("sub") for x in sess or [])
 ok(subs == ["ann", "ben"], "/sessions lists the live sessions with their sub", subs)
-ok(all({"id", "route", "remote", "sub", "jti", "exp", "started", "bytes_in", "bytes_out"} <= set(x)
+ok(all({"id", "route", "remote", "sub", "jti", "exp", "started", "bytes", "bytes_in", "bytes_out"} <= set(x)
        for x in sess or []), "each session has id, route, remote, sub, jti, exp, started, bytes")
+ok(sess and all(x["bytes"] == x["bytes_in"] + x["bytes_out"] and x["bytes_in"] > 0 and x["bytes_out"] > 0
+                for x in sess), "bytes is the sum of bytes_in (client to backend) and bytes_out", sess)
 ann = [x for x in sess or [] if x.get("sub") == "ann"]
 ok(ann and ann[0]["jti"] == "jti-ann-1" and ann[0]["route"] == "/", "jti and route of a session")
 
