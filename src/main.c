@@ -74,6 +74,22 @@ static int same_listeners(const struct config *a, const struct config *b)
     return 1;
 }
 
+static int same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The Redis connections are made once per worker at start-up. */
+static int same_redis(const struct config *a, const struct config *b)
+{
+    if (!a->redis && !b->redis)
+        return 1;
+    return a->redis == b->redis && same_str(a->redis_host, b->redis_host) &&
+           a->redis_port == b->redis_port && same_str(a->redis_unix, b->redis_unix) &&
+           same_str(a->redis_prefix, b->redis_prefix) && a->redis_timeout_ms == b->redis_timeout_ms &&
+           a->revocation_sweep_ms == b->revocation_sweep_ms;
+}
+
 static void reload(struct mainctx *m)
 {
     char err[1024];
@@ -100,6 +116,9 @@ static void reload(struct mainctx *m)
         log_warn("reload: status_listen changed; it takes effect at the next restart");
     if (c->workers != m->cfg->workers)
         log_warn("reload: workers changed; it takes effect at the next restart");
+    if (!same_redis(m->cfg, c))
+        log_warn("reload: redis, redis_prefix, redis_timeout or revocation_sweep changed; "
+                 "they take effect at the next restart");
     config_unref(m->cfg);
     m->cfg = config_ref(c);
     worker_config_install(c);

@@ -126,6 +126,18 @@ ok(wait_for(lambda: want in gw.log()[log_before:], 10, 0.05),
    "new log lines:\n%s" % gw.log()[log_before:])
 ok(gw.alive() and try_upgrade(token=TOK2) == 101, "the old keys stay in force")
 
+# Settings read only at start-up: the reload applies the rest and warns.
+gw.write_conf(CONF2 + "redis 127.0.0.1:1;\n")
+log_before = len(gw.log())
+gw.reload()
+ok(wait_for(lambda: "configuration %s reloaded" % gw.conf_path in gw.log()[log_before:], 10, 0.05),
+   "a reload that adds redis is applied")
+ok(re.search(r"warn reload: redis, .* changed; they take effect at the next restart",
+             gw.log()[log_before:]) is not None,
+   "and warns that redis takes effect at the next restart", gw.log()[log_before:])
+ok(try_upgrade(token=TOK2) == 101, "handshakes go on without a Redis lookup until the restart")
+gw.write_conf(CONF2)
+
 # ---------------------------------------------------------------- SIGTERM
 s2 = live_session(TOK2)
 ok(s2 is not None and echo(s2, "before shutdown"), "a second live session echoes")
