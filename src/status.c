@@ -54,13 +54,13 @@ static void on_healthz(struct status *st, struct evhttp_request *req, struct evb
     struct config *cfg = worker_config_acquire();
 
     if (*st->draining) {
-        evbuffer_add_printf(b, "draining\n");
+        evbuffer_add_printf(b, "draining");
         reply_text(req, 503, "Service Unavailable", "text/plain", b);
     } else if (cfg->redis && !cfg->redis_failure_allow && !redis_ok(st, cfg)) {
-        evbuffer_add_printf(b, "redis unavailable\n");
+        evbuffer_add_printf(b, "redis unavailable");
         reply_text(req, 503, "Service Unavailable", "text/plain", b);
     } else {
-        evbuffer_add_printf(b, "ok\n");
+        evbuffer_add_printf(b, "ok");
         reply_text(req, 200, "OK", "text/plain", b);
     }
     config_unref(cfg);

@@ -72,7 +72,7 @@ gw = Gateway(std_conf(be.addr, main=main_conf(status_listen="127.0.0.1:%d" % spo
 
 # ---- /healthz, unknown paths ---------------------------------------------
 st, body, ct = get(sport, "/healthz")
-ok(st == 200 and body == "ok\n", "/healthz answers 200 ok", "got %r %r" % (st, body))
+ok(st == 200 and body == "ok", "/healthz answers 200 ok", "got %r %r" % (st, body))
 st, _, _ = get(sport, "/nope")
 ok(st == 404, "unknown status path -> 404")
 
@@ -245,7 +245,8 @@ ok(wait_for(lambda: get(sp5, "/healthz")[0] == 200, 5), "/healthz 200 with Redis
 mt = parse_metrics(get(sp5, "/metrics")[1])
 ok(metric(mt, "wsgate_redis_up") == 1, "wsgate_redis_up 1")
 px.down()
-ok(wait_for(lambda: get(sp5, "/healthz")[0] == 503, 5), "/healthz 503 while Redis is down under reject")
+ok(wait_for(lambda: get(sp5, "/healthz")[:2] == (503, "redis unavailable"), 5),
+   "/healthz 503 redis unavailable while Redis is down under reject")
 ok(metric(parse_metrics(get(sp5, "/metrics")[1]), "wsgate_redis_up") == 0, "wsgate_redis_up 0")
 px.up()
 ok(wait_for(lambda: get(sp5, "/healthz")[0] == 200, 5), "/healthz 200 again when Redis returns")
@@ -255,9 +256,9 @@ gw5.proc.send_signal(signal.SIGTERM)
 # The client holds the session open (it does not answer the close) so the
 # gateway stays draining for a moment.
 st5 = None
-if wait_for(lambda: gw5.alive() and get(sp5, "/healthz")[0] == 503, 3):
+if wait_for(lambda: gw5.alive() and get(sp5, "/healthz")[:2] == (503, "draining"), 3):
     st5 = 503
-ok(st5 == 503, "/healthz 503 while draining")
+ok(st5 == 503, "/healthz 503 draining while draining")
 f = live.recv_frame(5.0) if live else None
 ok(f is not None and f.close_code == 1001, "the live session gets 1001 going away")
 ok(gw5.stop() == 0, "exit 0 after draining")
