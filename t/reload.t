@@ -170,6 +170,114 @@ ok(el < 5, "SIGTERM: exit comes before shutdown_timeout when sessions close", "t
 ok(all(s is None or s.wait_eof(3) for s in (s1, s2)), "SIGTERM: client connections are closed")
 ok(wait_for(lambda: all(c.ended.is_set() for c in be.conns), 5), "SIGTERM: backend connections are closed")
 
+# ---------------------------------------------------------------- under load
+# Sessions relaying binary messages and a stream of new handshakes while the
+# configuration is reloaded again and again, then SIGTERM: nothing is lost,
+# every handshake is admitted, every session gets its 1001.
+beL = start_backend()
+ROUTES_B = ROUTES1 + """\
+route /other {
+    upstream @BACKEND@;
+    origins any;
+}
+"""
+CONF_A = std_conf(beL.addr, routes=ROUTES1, main=main_conf(workers=2, shutdown_timeout="5s"))
+CONF_B = std_conf(beL.addr, routes=ROUTES_B, main=main_conf(workers=2, shutdown_timeout="5s"))
+gwL = Gateway(CONF_A, name="load")
+stop = threading.Event()
+NSESS = 16
+results = {"echoed": 0, "bad": [], "statuses": []}
+lock = threading.Lock()
+
+
+def pump(c, i):
+    """Echoes random binary messages until told to stop."""
+    n = 0
+    while not stop.is_set():
+        data = os.urandom(1024 + (n * 7919 + i * 104729) % 60000)
+        try:
+            c.send_binary(data)
+            m = c.recv_message(10.0)
+        except (Timeout, OSError) as e:
+            m = repr(e)
+        with lock:
+            if m != (0x2, data):
+                results["bad"].append("session %d message %d: %s" % (i, n, m if isinstance(m, str) else "altered"))
+                return
+            results["echoed"] += 1
+        n += 1
+
+
+def handshakes():
+    while not stop.is_set():
+        try:
+            c, resp = upgrade(gwL, token=TOK)
+            st = resp.status if resp else None
+            c.close()
+        except (Timeout, OSError) as e:
+            st = repr(e)
+        with lock:
+            results["statuses"].append(st)
+
+
+sessions = []
+for i in range(NSESS):
+    c, resp = upgrade(gwL, token=TOK)
+    sessions.append(c if resp is not None and resp.status == 101 else None)
+ok(all(sessions), "%d sessions open on the loaded gateway" % NSESS)
+threads = [threading.Thread(target=pump, args=(c, i), daemon=True) for i, c in enumerate(sessions) if c]
+threads += [threading.Thread(target=handshakes, daemon=True) for _ in range(2)]
+for t in threads:
+    t.start()
+NRELOAD = 10
+reloaded = 0
+for k in range(NRELOAD):
+    gwL.write_conf(CONF_B if k % 2 == 0 else CONF_A)
+    gwL.reload()
+    want = k + 1
+    if wait_for(lambda: gwL.log().count("configuration %s reloaded" % gwL.conf_path) >= want, 10, 0.02):
+        reloaded += 1
+    # Let traffic run under this configuration before the next reload.
+    n0 = results["echoed"]
+    wait_for(lambda: results["echoed"] >= n0 + NSESS, 10, 0.01)
+stop.set()
+for t in threads:
+    t.join(15)
+ok(reloaded == NRELOAD, "%d reloads under load, each applied" % NRELOAD, "applied %d" % reloaded)
+check("sessions relayed intact across the reloads", results["bad"])
+ok(results["echoed"] >= NRELOAD * NSESS, "messages echoed under load: %d" % results["echoed"])
+bad = [s for s in results["statuses"] if s != 101]
+ok(results["statuses"] and not bad, "every handshake during the reloads was admitted (%d)"
+   % len(results["statuses"]), "not 101: %r" % bad[:5])
+
+# SIGTERM with every session still open: each gets 1001, the gateway exits 0.
+t0 = time.monotonic()
+gwL.proc.send_signal(signal.SIGTERM)
+p = []
+for i, c in enumerate(sessions):
+    if c is None:
+        continue
+    try:
+        f = c.recv_close(5.0)
+    except (Timeout, OSError) as e:
+        f = repr(e)
+    if not (isinstance(f, Frame) and f.close_code == 1001):
+        p.append("session %d got %r" % (i, f))
+    else:
+        try:
+            c.send_close(1001)
+        except OSError:
+            pass
+check("SIGTERM under load: every session receives close 1001", p)
+try:
+    rc = gwL.proc.wait(10)
+except Exception:
+    rc = None
+ok(rc == 0, "SIGTERM under load: exit 0", "exit %r after %.2fs" % (rc, time.monotonic() - t0))
+for c in sessions:
+    if c:
+        c.close()
+
 # A client that never answers the close: the gateway still exits, 0, after
 # shutdown_timeout.
 be3 = start_backend()
