@@ -11,6 +11,7 @@ import os
 import random
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -60,6 +61,9 @@ def parse_args():
                     help="each echo session sends one %d-byte message per interval (20)"
                     % MSG_SMALL)
     ap.add_argument("--tp-seconds", type=float, default=4.0, help="each throughput test length (4)")
+    ap.add_argument("--tls", action="store_true",
+                    help="clients connect over TLS (1.3, a P-256 certificate made for the run) and "
+                         "every proxy terminates it; the backend stays plain; no direct row")
     ap.add_argument("--tp-sessions", type=int, default=50,
                     help="sessions in the multi-session throughput test (50)")
     a = ap.parse_args()
@@ -77,11 +81,15 @@ def parse_args():
 # ---------------------------------------------------------------- proxies
 
 
-def wsgate_conf(port, be_port, workers, alg, keys, tmp):
+def wsgate_conf(port, be_port, workers, alg, keys, tmp, tls=None):
     key = ("hmac_secret_file %s/hmac.secret;" % keys if alg == "HS256"
            else "key_file %s/rsa.pub;" % keys)
+    listen = "listen 127.0.0.1:%d;" % port
+    if tls:
+        listen = ("listen 127.0.0.1:%d tls;\ntls_certificate %s;\ntls_certificate_key %s;"
+                  % (port, tls["cert"], tls["key"]))
     return """\
-listen 127.0.0.1:{port};
+{listen}
 workers {workers};
 max_connections 8000;
 handshake_timeout 10s;
@@ -103,10 +111,10 @@ route / {{
     origins any;
     identity_header sub X-Auth-Sub;
 }}
-""".format(port=port, workers=workers, key=key, alg=alg, iss=ISS, aud=AUD, be=be_port)
+""".format(listen=listen, workers=workers, key=key, alg=alg, iss=ISS, aud=AUD, be=be_port)
 
 
-def haproxy_conf(port, be_port, workers, jwt_key=None):
+def haproxy_conf(port, be_port, workers, jwt_key=None, tls=None):
     # jwt_verify checks the signature only: the other rules check what
     # wsgate also checks (alg allow-list, exp, iss, aud) so the work is alike.
     jwt = ""
@@ -133,14 +141,15 @@ defaults
     timeout tunnel 1h
     timeout http-request 10s
 frontend fe
-    bind 127.0.0.1:{port}
+    bind 127.0.0.1:{port}{ssl}
 {jwt}    default_backend be
 backend be
     server s1 127.0.0.1:{be}
-""".format(workers=workers, port=port, jwt=jwt, be=be_port)
+""".format(workers=workers, port=port, jwt=jwt, be=be_port,
+           ssl=" ssl crt %s" % tls["pem"] if tls else "")
 
 
-def nginx_conf(port, be_port, workers, tmp):
+def nginx_conf(port, be_port, workers, tmp, tls=None):
     return """\
 worker_processes {workers};
 worker_rlimit_nofile 20000;
@@ -157,8 +166,8 @@ http {{
     uwsgi_temp_path {tmp}/nginx-uwsgi;
     scgi_temp_path {tmp}/nginx-scgi;
     server {{
-        listen 127.0.0.1:{port} backlog=4096;
-        location / {{
+        listen 127.0.0.1:{port} backlog=4096{ssl};
+{certs}        location / {{
             proxy_pass http://127.0.0.1:{be};
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
@@ -169,7 +178,9 @@ http {{
         }}
     }}
 }}
-""".format(workers=workers, tmp=tmp, port=port, be=be_port)
+""".format(workers=workers, tmp=tmp, port=port, be=be_port, ssl=" ssl" if tls else "",
+           certs="        ssl_certificate %s;\n        ssl_certificate_key %s;\n"
+           "        ssl_protocols TLSv1.2 TLSv1.3;\n" % (tls["cert"], tls["key"]) if tls else "")
 
 
 def version_of(argv, pattern):
@@ -207,13 +218,13 @@ def start_target(t, a, procs, be_port):
             cfg = os.path.join(d, "wsgate.conf")
             with open(cfg, "w") as f:
                 f.write(wsgate_conf(port, be_port, a.workers, t.token_alg,
-                                    os.path.join(TOP, "t", "keys"), d))
+                                    os.path.join(TOP, "t", "keys"), d, a.tls_files))
             argv = [os.path.abspath(a.gateway), "-c", cfg]
         elif t.kind == "haproxy":
             cfg = os.path.join(d, "haproxy.cfg")
             key = os.path.join(TOP, "t", "keys", "rsa.pub") if t.token_alg else None
             with open(cfg, "w") as f:
-                f.write(haproxy_conf(port, be_port, a.workers, key))
+                f.write(haproxy_conf(port, be_port, a.workers, key, a.tls_files))
             chk = subprocess.run([a.haproxy, "-c", "-q", "-f", cfg], capture_output=True,
                                  text=True, timeout=20)
             if chk.returncode != 0:
@@ -223,7 +234,7 @@ def start_target(t, a, procs, be_port):
         else:
             cfg = os.path.join(d, "nginx.conf")
             with open(cfg, "w") as f:
-                f.write(nginx_conf(port, be_port, a.workers, d))
+                f.write(nginx_conf(port, be_port, a.workers, d, a.tls_files))
             argv = [a.nginx, "-c", cfg, "-p", d, "-g", "daemon off;"]
         p = procs.start(t.name, argv, cwd=d)
         up = wait_for(lambda: p.poll() is not None or port_open(port), 10)
@@ -245,6 +256,37 @@ def start_target(t, a, procs, be_port):
 # ---------------------------------------------------------------- measurements
 
 
+def make_tls(tmp):
+    """A self-signed P-256 certificate for 127.0.0.1 and the client context
+    (TLS 1.3 only, so every proxy negotiates the same)."""
+    global CLIENT_TLS
+    files = {"cert": os.path.join(tmp, "tls.crt"), "key": os.path.join(tmp, "tls.key"),
+             "pem": os.path.join(tmp, "tls.pem")}
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", files["key"],
+                        "-out", files["cert"]], capture_output=True, text=True, timeout=30)
+    if p.returncode != 0:
+        raise BenchError("openssl req failed: %s" % p.stderr.strip()[:300])
+    with open(files["pem"], "w") as out:
+        out.write(open(files["cert"]).read() + open(files["key"]).read())
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    CLIENT_TLS = ctx
+    return files
+
+
+# The client's TLS context with --tls (no verification: a private
+# self-signed certificate on loopback), else None.
+CLIENT_TLS = None
+
+
+async def connect(port, headers, **kw):
+    return await ws_connect("127.0.0.1", port, "/chat", headers, ssl=CLIENT_TLS, **kw)
+
+
 class TokenPool:
     def __init__(self, tokens):
         self.tokens = tokens
@@ -258,7 +300,7 @@ class TokenPool:
 async def sanity(t, port, pool):
     """One echo through the target; for authenticating targets, a request
     without a token must be refused."""
-    c = await ws_connect("127.0.0.1", port, "/chat", pool.headers(), timeout=5)
+    c = await connect(port, pool.headers(), timeout=5)
     c.send(OP_TEXT, b"sanity")
     _, payload, _ = await c.recv(5)
     c.abort()
@@ -266,7 +308,7 @@ async def sanity(t, port, pool):
         raise BenchError("%s: echo returned %r" % (t.name, payload[:40]))
     if t.auth != "none":
         try:
-            c = await ws_connect("127.0.0.1", port, "/chat", [], timeout=5)
+            c = await connect(port, [], timeout=5)
             c.abort()
             raise BenchError("%s admitted a request without a token" % t.name)
         except BenchError as e:
@@ -281,7 +323,7 @@ async def open_many(port, n, pool, conc=100, on_message=None):
 
     async def one(i):
         async with sem:
-            return await ws_connect("127.0.0.1", port, "/chat", pool.headers(), timeout=10,
+            return await connect(port, pool.headers(), timeout=10,
                                     on_message=on_message(i) if on_message else None)
     res = await asyncio.gather(*[one(i) for i in range(n)], return_exceptions=True)
     bad = [r for r in res if isinstance(r, BaseException)]
@@ -306,7 +348,7 @@ async def measure_handshakes(port, pool, seconds, conc):
             t0 = time.perf_counter()
             c = None
             try:
-                c = await ws_connect("127.0.0.1", port, "/chat", pool.headers(), timeout=5)
+                c = await connect(port, pool.headers(), timeout=5)
                 c.send(OP_TEXT, b"hello")
                 _, payload, _ = await c.recv(5)
                 if payload != b"hello":
@@ -554,6 +596,10 @@ def main():
     for x in only:
         if x not in names:
             raise BenchError("--only: unknown target %r (known: %s)" % (x, ",".join(names)))
+    if a.tls:
+        if "direct" in only:
+            raise BenchError("--only: there is no direct row with --tls (the backend is plain)")
+        names.remove("direct")
     want = [n for n in names if not only or n in only]
     for path, what in ((a.gateway, "wsgate"), (a.mint, "jwtmint")):
         if any(n.startswith("wsgate") for n in want) and not os.access(path, os.X_OK):
@@ -567,6 +613,7 @@ def main():
     raise_nofile(2 * max(a.tp_sessions, a.echo_sessions, a.hs_concurrency) + 200)
     procs = Procs("wsgate-relaybench-")
     be_proc, be_port = start_backend(procs)
+    a.tls_files = make_tls(procs.tmp) if a.tls else None
 
     keys = os.path.join(TOP, "t", "keys")
     now = int(time.time())
@@ -608,9 +655,11 @@ def main():
           "connect + upgrade + one %d-byte echo + close handshake, %d clients for %g s; echo: %d "
           "sessions, one %d-byte message per session every %g ms, %g s; throughput: 64 KiB binary "
           "messages echoed, 1 session with 8 in flight and %d sessions with 2 each, %g s each; "
-          "MB = 10^6 bytes of payload received back."
+          "MB = 10^6 bytes of payload received back.%s"
           % (5, a.hs_concurrency, a.hs_seconds, a.echo_sessions, MSG_SMALL, a.echo_interval_ms,
-             a.echo_seconds, a.tp_sessions, a.tp_seconds))
+             a.echo_seconds, a.tp_sessions, a.tp_seconds,
+             " Clients connect over TLS 1.3 (P-256 certificate), every proxy terminates TLS, "
+             "the backend is plain." if a.tls else ""))
     sys.stdout.flush()
     t0 = time.monotonic()
     run_async(main_async(a, targets, be_proc, pools, procs, be_port))

@@ -396,14 +396,16 @@ def upgrade_request(host, port, path, key, headers=()):
     return ("\r\n".join(h) + "\r\n\r\n").encode()
 
 
-async def ws_connect(host, port, path="/", headers=(), timeout=10.0, on_message=None):
-    """Connects and upgrades; returns the WSClient or raises BenchError."""
+async def ws_connect(host, port, path="/", headers=(), timeout=10.0, on_message=None, ssl=None):
+    """Connects (over TLS with the ssl.SSLContext ssl) and upgrades;
+    returns the WSClient or raises BenchError."""
     loop = asyncio.get_running_loop()
     key = base64.b64encode(os.urandom(16)).decode()
     req = upgrade_request(host, port, path, key, headers)
     try:
         _, c = await asyncio.wait_for(
-            loop.create_connection(lambda: WSClient(req, key, on_message), host, port), timeout)
+            loop.create_connection(lambda: WSClient(req, key, on_message), host, port, ssl=ssl,
+                                   server_hostname=host if ssl else None), timeout)
     except asyncio.TimeoutError:
         raise BenchError("connect to %s:%d timed out" % (host, port))
     except OSError as e:
