@@ -76,6 +76,7 @@ class JwksServer:
         self.mode = "doc"
         self.doc = JWKS
         self.count = 0
+        self.last = time.monotonic()     # when the last GET arrived
         self.lock = threading.Lock()
         self.good = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.good.load_cert_chain(*SRV_CERT)
@@ -94,6 +95,7 @@ class JwksServer:
             def do_GET(self):
                 with owner.lock:
                     owner.count += 1
+                    owner.last = time.monotonic()
                     mode, doc = owner.mode, owner.doc
                 if self.path != "/jwks.json":
                     self.send_error(404)
@@ -151,6 +153,13 @@ class JwksServer:
     def n(self):
         with self.lock:
             return self.count
+
+    def quiet_for(self):
+        """Seconds since the last GET arrived. The gateway started that
+        fetch no later, so its jwks_min_refresh interval has run at least
+        this long."""
+        with self.lock:
+            return time.monotonic() - self.last
 
     def stop(self):
         self.httpd.shutdown()
@@ -283,7 +292,8 @@ expect_reject(gw, be, "kid rsa1 signed with another key: bad signature", 401, "i
 
 # ---------------------------------------------------------------- rotation
 
-time.sleep(3.2)     # past jwks_min_refresh since the start-up fetch
+# Past jwks_min_refresh (3s) since the start-up fetch.
+ok(wait_for(lambda: srv.quiet_for() >= 3.2, 15, 0.05), "no fetch for a whole jwks_min_refresh")
 srv.set("doc", ROTATED)
 n0 = srv.n()
 expect_reject(gw, be, "a token naming a kid the set lacks is rejected itself", 401,
@@ -297,7 +307,7 @@ expect_101(gw, be, "kid rsa2 accepted end to end", token=TOK_RSA2)
 
 # ---------------------------------------------------------------- rate limit
 
-time.sleep(3.2)
+ok(wait_for(lambda: srv.quiet_for() >= 3.2, 15, 0.05), "no fetch for a whole jwks_min_refresh again")
 n0 = srv.n()
 kicks0 = len(log_lines(gw, r"jwks: refetching"))
 t0 = time.monotonic()
@@ -309,6 +319,7 @@ burst_s = time.monotonic() - t0
 wait_for(lambda: srv.n() >= n0 + 1, 5.0)
 ok(srv.n() == n0 + 1, "the burst caused one fetch within jwks_min_refresh (%d -> %d, burst %.1fs)"
    % (n0, srv.n(), burst_s))
+# Watch a window a little longer than one interval: at most one more fetch.
 time.sleep(max(0, 3.6 - (time.monotonic() - t0)))
 ok(srv.n() <= n0 + 2, "and at most one more when the interval ended (%d -> %d)" % (n0, srv.n()))
 ok(len(log_lines(gw, r"jwks: refetching")) - kicks0 == srv.n() - n0,
