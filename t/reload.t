@@ -59,6 +59,28 @@ def echo(c, text):
         return False
 
 
+def going_away(named):
+    """Reads the close of each (name, session) and answers it; returns what
+    went wrong: a missing session, or anything but a close 1001."""
+    p = []
+    for name, s in named:
+        if s is None:
+            p.append("%s missing" % name)
+            continue
+        try:
+            f = s.recv_close(5.0)
+        except (Timeout, OSError) as e:
+            f = repr(e)
+        if not (isinstance(f, Frame) and f.close_code == 1001):
+            p.append("%s got %r instead of close 1001" % (name, f))
+            continue
+        try:
+            s.send_close(1001)
+        except OSError:
+            pass
+    return p
+
+
 def live_session(token):
     c, resp = upgrade(gw, token=token)
     if resp is None or resp.status != 101:
@@ -143,23 +165,7 @@ s2 = live_session(TOK2)
 ok(s2 is not None and echo(s2, "before shutdown"), "a second live session echoes")
 t0 = time.monotonic()
 gw.proc.send_signal(signal.SIGTERM)
-p = []
-for name, s in (("s1", s1), ("s2", s2)):
-    if s is None:
-        p.append("%s missing" % name)
-        continue
-    try:
-        f = s.recv_close(5.0)
-    except (Timeout, OSError) as e:
-        f = repr(e)
-    if not (isinstance(f, Frame) and f.close_code == 1001):
-        p.append("%s got %r instead of close 1001" % (name, f))
-    else:
-        try:
-            s.send_close(1001)
-        except OSError:
-            pass
-check("SIGTERM: every live session receives close 1001", p)
+check("SIGTERM: every live session receives close 1001", going_away((("s1", s1), ("s2", s2))))
 try:
     rc = gw.proc.wait(5 + 3)
 except Exception:
@@ -253,22 +259,8 @@ ok(results["statuses"] and not bad, "every handshake during the reloads was admi
 # SIGTERM with every session still open: each gets 1001, the gateway exits 0.
 t0 = time.monotonic()
 gwL.proc.send_signal(signal.SIGTERM)
-p = []
-for i, c in enumerate(sessions):
-    if c is None:
-        continue
-    try:
-        f = c.recv_close(5.0)
-    except (Timeout, OSError) as e:
-        f = repr(e)
-    if not (isinstance(f, Frame) and f.close_code == 1001):
-        p.append("session %d got %r" % (i, f))
-    else:
-        try:
-            c.send_close(1001)
-        except OSError:
-            pass
-check("SIGTERM under load: every session receives close 1001", p)
+check("SIGTERM under load: every session receives close 1001",
+      going_away(("session %d" % i, c) for i, c in enumerate(sessions)))
 try:
     rc = gwL.proc.wait(10)
 except Exception:
