@@ -7,7 +7,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,6 +19,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+
+#include "util.h"
 
 /* Mozilla's "intermediate" TLS 1.2 suites: forward secrecy and AEAD only.
  * TLS 1.3 suites are OpenSSL's defaults. */
@@ -51,20 +52,6 @@ static const char *ssl_reason(char *buf, size_t len)
     return buf;
 }
 
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Opens a PEM file as a BIO; errno's text on failure. fopen first so the
  * operator sees "No such file or directory", not an OpenSSL code. */
 static BIO *open_pem(const char *file, char *err, size_t errlen)
@@ -73,13 +60,13 @@ static BIO *open_pem(const char *file, char *err, size_t errlen)
     BIO *b;
 
     if (!f) {
-        fail(err, errlen, "cannot open: %s", strerror(errno));
+        util_fail(err, errlen, "cannot open: %s", strerror(errno));
         return NULL;
     }
     b = BIO_new_fp(f, BIO_CLOSE);
     if (!b) {
         fclose(f);
-        fail(err, errlen, "out of memory");
+        util_fail(err, errlen, "out of memory");
     }
     return b;
 }
@@ -131,13 +118,13 @@ struct ssl_ctx_st *tls_server_ctx_new(char *err, size_t errlen)
     char why[256];
 
     if (!ctx) {
-        fail(err, errlen, "cannot create a TLS context: %s", ssl_reason(why, sizeof(why)));
+        util_fail(err, errlen, "cannot create a TLS context: %s", ssl_reason(why, sizeof(why)));
         return NULL;
     }
     common_settings(ctx);
     SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
-        fail(err, errlen, "cannot set the cipher list: %s", ssl_reason(why, sizeof(why)));
+        util_fail(err, errlen, "cannot set the cipher list: %s", ssl_reason(why, sizeof(why)));
         SSL_CTX_free(ctx);
         return NULL;
     }
@@ -163,15 +150,15 @@ int tls_server_ctx_use_certificate(struct ssl_ctx_st *ctx, const char *file, cha
     if (!x) {
         unsigned long e = ERR_peek_last_error();
         if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
-            fail(err, errlen, "no PEM certificate found");
+            util_fail(err, errlen, "no PEM certificate found");
         else
-            fail(err, errlen, "bad certificate: %s", ssl_reason(why, sizeof(why)));
+            util_fail(err, errlen, "bad certificate: %s", ssl_reason(why, sizeof(why)));
         ERR_clear_error();
         goto out;
     }
     if (SSL_CTX_use_certificate(ctx, x) != 1) {
         /* Typically "ee key too small" or "ca md too weak". */
-        fail(err, errlen, "certificate refused: %s", ssl_reason(why, sizeof(why)));
+        util_fail(err, errlen, "certificate refused: %s", ssl_reason(why, sizeof(why)));
         X509_free(x);
         goto out;
     }
@@ -183,7 +170,7 @@ int tls_server_ctx_use_certificate(struct ssl_ctx_st *ctx, const char *file, cha
             break;
         if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
             X509_free(ca);
-            fail(err, errlen, "chain certificate refused: %s", ssl_reason(why, sizeof(why)));
+            util_fail(err, errlen, "chain certificate refused: %s", ssl_reason(why, sizeof(why)));
             goto out;
         }
     }
@@ -192,7 +179,7 @@ int tls_server_ctx_use_certificate(struct ssl_ctx_st *ctx, const char *file, cha
     {
         unsigned long e = ERR_peek_last_error();
         if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
-            fail(err, errlen, "bad chain certificate: %s", ssl_reason(why, sizeof(why)));
+            util_fail(err, errlen, "bad chain certificate: %s", ssl_reason(why, sizeof(why)));
             goto out;
         }
     }
@@ -211,18 +198,18 @@ static char *read_key_file(const char *file, size_t *len, char *err, size_t errl
     size_t n;
 
     if (!f) {
-        fail(err, errlen, "cannot open: %s", strerror(errno));
+        util_fail(err, errlen, "cannot open: %s", strerror(errno));
         return NULL;
     }
     buf = OPENSSL_malloc(KEY_FILE_MAX + 1);
     if (!buf) {
         fclose(f);
-        fail(err, errlen, "out of memory");
+        util_fail(err, errlen, "out of memory");
         return NULL;
     }
     n = fread(buf, 1, KEY_FILE_MAX + 1, f);
     if (ferror(f) || n > KEY_FILE_MAX) {
-        fail(err, errlen, ferror(f) ? "cannot read: %s" : "file too large%s",
+        util_fail(err, errlen, ferror(f) ? "cannot read: %s" : "file too large%s",
              ferror(f) ? strerror(errno) : "");
         fclose(f);
         OPENSSL_clear_free(buf, KEY_FILE_MAX + 1);
@@ -249,13 +236,13 @@ int tls_server_ctx_use_key(struct ssl_ctx_st *ctx, const char *file, char *err, 
     /* OpenSSL 3's decoders say only "unsupported" for a file without a
      * key (a certificate given by mistake): look for one ourselves. */
     if (!strstr(text, "PRIVATE KEY-----")) {
-        fail(err, errlen, "no PEM private key found");
+        util_fail(err, errlen, "no PEM private key found");
         OPENSSL_clear_free(text, KEY_FILE_MAX + 1);
         return -1;
     }
     b = BIO_new_mem_buf(text, (int)len);
     if (!b) {
-        fail(err, errlen, "out of memory");
+        util_fail(err, errlen, "out of memory");
         OPENSSL_clear_free(text, KEY_FILE_MAX + 1);
         return -1;
     }
@@ -264,23 +251,23 @@ int tls_server_ctx_use_key(struct ssl_ctx_st *ctx, const char *file, char *err, 
     if (!pk) {
         unsigned long e = ERR_peek_last_error();
         if (strstr(text, "ENCRYPTED"))
-            fail(err, errlen, "encrypted private keys are not supported");
+            util_fail(err, errlen, "encrypted private keys are not supported");
         else if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_BAD_PASSWORD_READ)
-            fail(err, errlen, "encrypted private keys are not supported");
+            util_fail(err, errlen, "encrypted private keys are not supported");
         else
-            fail(err, errlen, "bad private key: %s", ssl_reason(why, sizeof(why)));
+            util_fail(err, errlen, "bad private key: %s", ssl_reason(why, sizeof(why)));
         ERR_clear_error();
         goto out;
     }
     cert = SSL_CTX_get0_certificate(ctx);
     if (cert && X509_check_private_key(cert, pk) != 1) {
         ERR_clear_error();
-        fail(err, errlen, "does not match the certificate");
+        util_fail(err, errlen, "does not match the certificate");
         EVP_PKEY_free(pk);
         goto out;
     }
     if (SSL_CTX_use_PrivateKey(ctx, pk) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-        fail(err, errlen, "key refused: %s", ssl_reason(why, sizeof(why)));
+        util_fail(err, errlen, "key refused: %s", ssl_reason(why, sizeof(why)));
         EVP_PKEY_free(pk);
         goto out;
     }
@@ -298,7 +285,7 @@ struct ssl_ctx_st *tls_client_ctx_new(const char *ca_file, char *err, size_t err
     char why[256];
 
     if (!ctx) {
-        fail(err, errlen, "cannot create a TLS context: %s", ssl_reason(why, sizeof(why)));
+        util_fail(err, errlen, "cannot create a TLS context: %s", ssl_reason(why, sizeof(why)));
         return NULL;
     }
     common_settings(ctx);
@@ -315,15 +302,15 @@ struct ssl_ctx_st *tls_client_ctx_new(const char *ca_file, char *err, size_t err
         if (SSL_CTX_load_verify_file(ctx, ca_file) != 1) {
             unsigned long e = ERR_peek_last_error();
             if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_NO_CERTIFICATE_OR_CRL_FOUND)
-                fail(err, errlen, "no PEM certificate found");
+                util_fail(err, errlen, "no PEM certificate found");
             else
-                fail(err, errlen, "cannot load CA certificates: %s", ssl_reason(why, sizeof(why)));
+                util_fail(err, errlen, "cannot load CA certificates: %s", ssl_reason(why, sizeof(why)));
             ERR_clear_error();
             SSL_CTX_free(ctx);
             return NULL;
         }
     } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        fail(err, errlen, "cannot use the system trust store: %s", ssl_reason(why, sizeof(why)));
+        util_fail(err, errlen, "cannot use the system trust store: %s", ssl_reason(why, sizeof(why)));
         SSL_CTX_free(ctx);
         return NULL;
     }
