@@ -20,6 +20,7 @@
 #include "config.h"
 #include "forward.h"
 #include "http.h"
+#include "httpframe.h"
 #include "log.h"
 #include "relay.h"
 #include "session.h"
@@ -31,199 +32,8 @@
 #define slog(lvl, s, fmt, ...) \
     log_msg(lvl, "session %lu %s: " fmt, (s)->id, (s)->peer, ##__VA_ARGS__)
 
-/* ---- chunked framing ---------------------------------------------------- */
-
-enum { CH_SIZE, CH_DATA, CH_DATA_CRLF, CH_TRAILER, CH_DONE };
-
-void httpproxy_chunked_init(struct http_chunked *c, int keep_trailers, size_t max_trailer)
-{
-    memset(c, 0, sizeof(*c));
-    c->state = CH_SIZE;
-    c->keep_trailers = keep_trailers;
-    c->max_trailer = max_trailer;
-}
-
-static int is_hexdig(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static int is_tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-/* Copies the next line (without its CRLF) into buf. Returns its length,
- * -2 when no complete line is buffered yet, -1 when the line is too long
- * or ends in anything but CRLF. */
-static long next_line(struct evbuffer *in, char *buf, size_t cap)
-{
-    size_t avail = evbuffer_get_length(in);
-    size_t n = avail < cap ? avail : cap;
-    ev_ssize_t got = evbuffer_copyout(in, buf, n);
-
-    if (got < 0)
-        return -1;
-    for (size_t i = 0; i < (size_t)got; i++) {
-        if (buf[i] == '\n')
-            return -1;
-        if (buf[i] == '\r') {
-            if (i + 1 == (size_t)got)
-                return got == (ev_ssize_t)cap ? -1 : -2;
-            return buf[i + 1] == '\n' ? (long)i : -1;
-        }
-    }
-    return n == cap ? -1 : -2;
-}
-
-/* chunk-size [ chunk-ext ]: 1*HEXDIG, then optionally BWS ";" and
- * printable extension text that we drop. */
-static int parse_size_line(const char *l, size_t n, uint64_t *size)
-{
-    size_t i = 0;
-    uint64_t v = 0;
-
-    while (i < n && is_hexdig((unsigned char)l[i])) {
-        if (i >= 15)
-            return -1;                      /* 2^60 bytes is no real chunk */
-        v = v * 16 + (uint64_t)(l[i] <= '9' ? l[i] - '0' : (l[i] | 0x20) - 'a' + 10);
-        i++;
-    }
-    if (i == 0)
-        return -1;
-    if (i < n) {
-        /* BWS is allowed only in front of an extension. */
-        while (i < n && (l[i] == ' ' || l[i] == '\t'))
-            i++;
-        if (i == n || l[i] != ';')
-            return -1;
-    }
-    for (; i < n; i++) {
-        unsigned char c = (unsigned char)l[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return -1;
-    }
-    *size = v;
-    return 0;
-}
-
-/* field-line of a trailer: token ":" value without controls. */
-static int valid_field_line(const char *l, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n && is_tchar((unsigned char)l[i]))
-        i++;
-    if (i == 0 || i == n || l[i] != ':')
-        return 0;
-    for (i++; i < n; i++) {
-        unsigned char c = (unsigned char)l[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
-int httpproxy_chunked_pump(struct http_chunked *c, struct evbuffer *in, struct evbuffer *out,
-                           size_t limit, uint64_t *moved, char *err, size_t errlen)
-{
-    char line[HTTPPROXY_CHUNK_LINE_MAX + 2];
-    long ll;
-
-    for (;;) {
-        switch (c->state) {
-        case CH_DONE:
-            return 1;
-        case CH_SIZE: {
-            uint64_t size;
-            char hex[24];
-            int hl;
-            if (evbuffer_get_length(out) >= limit)
-                return 0;
-            ll = next_line(in, line, sizeof(line));
-            if (ll == -2)
-                return 0;
-            if (ll < 0 || parse_size_line(line, (size_t)ll, &size) < 0) {
-                SET_ERR("malformed chunk size line");
-                return -1;
-            }
-            evbuffer_drain(in, (size_t)ll + 2);
-            hl = snprintf(hex, sizeof(hex), "%llx\r\n", (unsigned long long)size);
-            evbuffer_add(out, hex, (size_t)hl);
-            *moved += (uint64_t)hl;
-            c->left = size;
-            c->state = size ? CH_DATA : CH_TRAILER;
-            break;
-        }
-        case CH_DATA: {
-            size_t avail = evbuffer_get_length(in), room, n;
-            size_t have = evbuffer_get_length(out);
-            if (avail == 0 || have >= limit)
-                return 0;
-            room = limit - have;
-            n = avail < room ? avail : room;
-            if (n > c->left)
-                n = (size_t)c->left;
-            evbuffer_remove_buffer(in, out, n);
-            *moved += n;
-            c->left -= n;
-            if (c->left == 0)
-                c->state = CH_DATA_CRLF;
-            break;
-        }
-        case CH_DATA_CRLF: {
-            char crlf[2];
-            size_t avail = evbuffer_get_length(in);
-            if (avail == 0)
-                return 0;
-            evbuffer_copyout(in, crlf, avail < 2 ? avail : 2);
-            if (crlf[0] != '\r' || (avail >= 2 && crlf[1] != '\n')) {
-                SET_ERR("chunk data not followed by CRLF");
-                return -1;
-            }
-            if (avail < 2)
-                return 0;
-            evbuffer_drain(in, 2);
-            evbuffer_add(out, "\r\n", 2);
-            *moved += 2;
-            c->state = CH_SIZE;
-            break;
-        }
-        case CH_TRAILER:
-            ll = next_line(in, line, sizeof(line));
-            if (ll == -2)
-                return 0;
-            if (ll < 0) {
-                SET_ERR("malformed trailer section");
-                return -1;
-            }
-            c->trailer_bytes += (size_t)ll + 2;
-            if (c->trailer_bytes > c->max_trailer) {
-                SET_ERR("trailer section too large");
-                return -1;
-            }
-            if (ll > 0 && !valid_field_line(line, (size_t)ll)) {
-                SET_ERR("malformed trailer field");
-                return -1;
-            }
-            evbuffer_drain(in, (size_t)ll + 2);
-            if (ll == 0 || c->keep_trailers) {
-                evbuffer_add(out, line, (size_t)ll);
-                evbuffer_add(out, "\r\n", 2);
-                *moved += (uint64_t)ll + 2;
-            }
-            if (ll == 0)
-                c->state = CH_DONE;
-            break;
-        }
-    }
-}
-
 /* ---- one exchange -------------------------------------------------------- */
 
-enum body_kind { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE };
 
 struct http_exchange {
     int client_close;               /* this response is the connection's last */
@@ -232,7 +42,7 @@ struct http_exchange {
     int up_keep;                    /* the upstream may carry the next request */
     int up_eof;                     /* the upstream closed its side */
 
-    enum body_kind req_kind;
+    enum httpframe_body req_kind;
     uint64_t req_left;
     struct http_chunked req_ch;
     int req_done;
@@ -242,7 +52,7 @@ struct http_exchange {
     size_t scanned;                 /* response head search offset */
     int interim_sent;               /* a 1xx went to the client */
     int final_head;                 /* the final response head went to the client */
-    enum body_kind resp_kind;
+    enum httpframe_body resp_kind;
     uint64_t resp_left;
     struct http_chunked resp_ch;
     int resp_paused;                /* upstream reading off: client output full */
@@ -321,13 +131,12 @@ static int conn_has(const struct http_header *hdrs, size_t n, const char *tok)
     return 0;
 }
 
+/* http.c already insisted on 1-18 plain digits. */
 static uint64_t parse_length(const struct http_header *h)
 {
     uint64_t v = 0;
 
-    /* http.c already insisted on 1-18 plain digits. */
-    for (size_t i = 0; i < h->value_len; i++)
-        v = v * 10 + (uint64_t)(h->value[i] - '0');
+    httpframe_content_length(h->value, h->value_len, &v);
     return v;
 }
 
@@ -375,17 +184,17 @@ void httpproxy_start(struct session *s, int reused)
     if (sio_body) {
         /* Read and checked already (socketio.c); it goes with the head and
          * is never sent twice, so no retry on a fresh connection. */
-        hx->req_kind = BODY_LENGTH;
+        hx->req_kind = HTTPFRAME_LENGTH;
         hx->req_left = 0;
         hx->req_done = 1;
         snprintf(clbuf, sizeof(clbuf), "%zu", evbuffer_get_length(sio_body));
     } else if (te) {
-        hx->req_kind = BODY_CHUNKED;        /* http.c admits "chunked" alone */
-        httpproxy_chunked_init(&hx->req_ch, 0, s->cfg->max_header_size);
+        hx->req_kind = HTTPFRAME_CHUNKED;        /* http.c admits "chunked" alone */
+        http_chunked_init(&hx->req_ch, 0, s->cfg->max_header_size);
     } else if (cl && (hx->req_left = parse_length(cl)) > 0) {
-        hx->req_kind = BODY_LENGTH;
+        hx->req_kind = HTTPFRAME_LENGTH;
     } else {
-        hx->req_kind = BODY_NONE;
+        hx->req_kind = HTTPFRAME_NONE;
         hx->req_done = 1;
     }
 
@@ -451,7 +260,7 @@ static void pump_request(struct session *s)
         return;
     in = c_in(s);
     out = u_out(s);
-    if (hx->req_kind == BODY_LENGTH) {
+    if (hx->req_kind == HTTPFRAME_LENGTH) {
         while (hx->req_left) {
             size_t avail = evbuffer_get_length(in), have = evbuffer_get_length(out), k;
             if (avail == 0 || have >= RELAY_HIGH_WATER)
@@ -467,7 +276,7 @@ static void pump_request(struct session *s)
             hx->req_done = 1;
     } else {
         char err[96];
-        int r = httpproxy_chunked_pump(&hx->req_ch, in, out, RELAY_HIGH_WATER, &moved,
+        int r = http_chunked_pump(&hx->req_ch, in, out, RELAY_HIGH_WATER, &moved,
                                        err, sizeof(err));
         if (r < 0) {
             slog(LOG_INFO, s, "rejected 400: request body: %s", err);
@@ -541,25 +350,12 @@ static void send_head(struct session *s, const char *head, size_t len,
     s->u2c.bytes += evbuffer_get_length(out) - before;
 }
 
-static int last_coding_chunked(const struct http_header *te)
-{
-    const char *v = te->value, *end = te->value + te->value_len, *last = v;
-
-    for (const char *p = v; p < end; p++)
-        if (*p == ',')
-            last = p + 1;
-    while (last < end && (*last == ' ' || *last == '\t'))
-        last++;
-    return util_strieq(last, (size_t)(end - last), "chunked");
-}
-
 /* Returns 0 when the head was taken (interim or final), -1 when the
  * session ended. */
 static int response_head(struct session *s, char *head, size_t len)
 {
     struct http_exchange *hx = s->hx;
     struct http_response r;
-    const struct http_header *te, *cl;
     char err[160];
 
     if (http_parse_response(head, len, &r, err, sizeof(err)) != 0) {
@@ -582,27 +378,13 @@ static int response_head(struct session *s, char *head, size_t len)
         }
         return 0;
     }
-    te = http_response_header(&r, "Transfer-Encoding");
-    cl = http_response_header(&r, "Content-Length");
-    if (hx->head_method || r.status == 204 || r.status == 304) {
-        hx->resp_kind = BODY_NONE;
-    } else if (te) {
-        if (last_coding_chunked(te)) {
-            hx->resp_kind = BODY_CHUNKED;
-            httpproxy_chunked_init(&hx->resp_ch, 1, s->cfg->max_header_size);
-        } else {
-            hx->resp_kind = BODY_CLOSE;
-        }
-    } else if (cl) {
-        hx->resp_left = parse_length(cl);
-        hx->resp_kind = hx->resp_left ? BODY_LENGTH : BODY_NONE;
-    } else {
-        hx->resp_kind = BODY_CLOSE;
-    }
-    if (hx->resp_kind == BODY_CLOSE)
+    hx->resp_kind = httpframe_response_body(&r, hx->head_method, &hx->resp_left);
+    if (hx->resp_kind == HTTPFRAME_CHUNKED)
+        http_chunked_init(&hx->resp_ch, 1, s->cfg->max_header_size);
+    if (hx->resp_kind == HTTPFRAME_CLOSE)
         hx->client_close = 1;
     if (r.version_minor == 0 || conn_has(r.headers, r.nheaders, "close") ||
-        hx->resp_kind == BODY_CLOSE)
+        hx->resp_kind == HTTPFRAME_CLOSE)
         hx->up_keep = 0;
     /* A body still coming from the client when the answer is already
      * here: we cannot tell where the next request would start. */
@@ -622,34 +404,20 @@ static void read_response_head(struct session *s)
 
     while (s->state == S_HTTP_UPSTREAM_HEAD && s->upstream) {
         struct evbuffer *in = u_in(s);
-        size_t len = evbuffer_get_length(in);
-        struct evbuffer_ptr start, found;
-        size_t from = hx->scanned > 3 ? hx->scanned - 3 : 0;
+        size_t len;
         char *head;
+        int r = httpframe_find_head(in, &hx->scanned, s->cfg->max_header_size, &len);
 
-        if (len == 0)
+        if (r == 0)
             return;
-        evbuffer_ptr_set(in, &start, from, EVBUFFER_PTR_SET);
-        found = evbuffer_search(in, "\r\n\r\n", 4, &start);
-        if (found.pos < 0) {
-            if (len > s->cfg->max_header_size) {
-                slog(LOG_WARNING, s, "upstream response head too large");
-                fail(s, 502, "bad_gateway", "upstream response head too large",
-                     "upstream_bad_response");
-                return;
-            }
-            hx->scanned = len;
-            return;
-        }
-        len = (size_t)found.pos + 4;
-        if (len > s->cfg->max_header_size) {
+        if (r < 0) {
+            slog(LOG_WARNING, s, "upstream response head too large");
             fail(s, 502, "bad_gateway", "upstream response head too large", "upstream_bad_response");
             return;
         }
         head = util_xmalloc(len + 1);
         evbuffer_remove(in, head, len);
         head[len] = '\0';
-        hx->scanned = 0;
         hx->resp_bytes += len;
         s->last_activity_ms = util_now_ms();
         if (response_head(s, head, len) < 0) {
@@ -672,7 +440,7 @@ static void pump_response(struct session *s)
 
     if (s->state != S_HTTP_RESPONSE)
         return;
-    if (hx->resp_kind == BODY_NONE) {
+    if (hx->resp_kind == HTTPFRAME_NONE) {
         exchange_done(s);
         return;
     }
@@ -680,9 +448,9 @@ static void pump_response(struct session *s)
         return;
     in = u_in(s);
     out = c_out(s);
-    if (hx->resp_kind == BODY_CHUNKED) {
+    if (hx->resp_kind == HTTPFRAME_CHUNKED) {
         char err[96];
-        int r = httpproxy_chunked_pump(&hx->resp_ch, in, out, RELAY_HIGH_WATER, &moved,
+        int r = http_chunked_pump(&hx->resp_ch, in, out, RELAY_HIGH_WATER, &moved,
                                        err, sizeof(err));
         if (r < 0) {
             slog(LOG_WARNING, s, "invalid response body from upstream: %s", err);
@@ -696,17 +464,17 @@ static void pump_response(struct session *s)
             if (avail == 0 || have >= RELAY_HIGH_WATER)
                 break;
             k = avail < RELAY_HIGH_WATER - have ? avail : RELAY_HIGH_WATER - have;
-            if (hx->resp_kind == BODY_LENGTH && k > hx->resp_left)
+            if (hx->resp_kind == HTTPFRAME_LENGTH && k > hx->resp_left)
                 k = (size_t)hx->resp_left;
             evbuffer_remove_buffer(in, out, k);
             moved += k;
-            if (hx->resp_kind == BODY_LENGTH) {
+            if (hx->resp_kind == HTTPFRAME_LENGTH) {
                 hx->resp_left -= k;
                 if (hx->resp_left == 0)
                     break;
             }
         }
-        if (hx->resp_kind == BODY_LENGTH)
+        if (hx->resp_kind == HTTPFRAME_LENGTH)
             done = hx->resp_left == 0;
         else
             done = hx->up_eof && evbuffer_get_length(in) == 0;
@@ -791,7 +559,7 @@ int httpproxy_up_event(struct session *s, short what)
     if (s->state == S_HTTP_UPSTREAM_HEAD) {
         /* A kept-alive connection the backend closed just as we reused
          * it: a request without a body can safely go again. */
-        if (hx->reused && hx->resp_bytes == 0 && hx->req_kind == BODY_NONE && !hx->interim_sent &&
+        if (hx->reused && hx->resp_bytes == 0 && hx->req_kind == HTTPFRAME_NONE && !hx->interim_sent &&
             evbuffer_get_length(u_in(s)) == 0) {
             slog(LOG_DEBUG, s, "kept-alive upstream closed, sending the request again");
             return 1;

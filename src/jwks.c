@@ -27,8 +27,11 @@
 #include <openssl/x509_vfy.h>
 
 #include "config.h"
+#include "http.h"
+#include "httpframe.h"
 #include "keys.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 #ifndef PACKAGE_VERSION
@@ -163,218 +166,121 @@ int jwks_url_parse(const char *s, struct jwks_url *u, char *err, size_t errlen)
 
 /* ---- HTTP/1.1 response -------------------------------------------------- */
 
-struct head {
-    int status;
-    int chunked;
-    int has_cl;
-    unsigned long long cl;
-};
-
-static const char *find_crlf(const char *p, const char *end)
+/* The body of a 200 by its framing; in holds what follows the head. */
+static int read_body(struct evbuffer *in, const struct http_response *r, int eof,
+                     size_t max_body, struct evbuffer *body, char *err, size_t errlen)
 {
-    for (; p + 1 < end; p++)
-        if (p[0] == '\r' && p[1] == '\n')
-            return p;
-    return NULL;
-}
+    const struct http_header *te = http_response_header(r, "Transfer-Encoding");
+    const struct http_header *ce = http_response_header(r, "Content-Encoding");
+    size_t have = evbuffer_get_length(in);
+    struct http_chunked ch;
+    uint64_t cl, moved = 0;
+    int rc;
 
-static int value_is(const char *v, size_t n, const char *want)
-{
-    return strlen(want) == n && strncasecmp(v, want, n) == 0;
-}
-
-/* One response head at buf: returns its length, 0 when incomplete, -1 on error. */
-static long parse_head(const char *buf, size_t len, struct head *h, char *err, size_t errlen)
-{
-    size_t lim = len < HEAD_MAX ? len : HEAD_MAX, end = 0;
-    const char *line, *stop;
-
-    memset(h, 0, sizeof(*h));
-    for (size_t i = 0; i + 3 < lim; i++) {
-        if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n') {
-            end = i + 4;
-            break;
-        }
-    }
-    if (!end) {
-        if (len >= HEAD_MAX)
-            return util_fail(err, errlen, "response head larger than %d KiB", HEAD_MAX / 1024);
-        return 0;
-    }
-    if (end < 14 || memcmp(buf, "HTTP/1.", 7) != 0 || (buf[7] != '0' && buf[7] != '1') ||
-        buf[8] != ' ' || buf[9] < '1' || buf[9] > '5' || buf[10] < '0' || buf[10] > '9' ||
-        buf[11] < '0' || buf[11] > '9' || (buf[12] != ' ' && buf[12] != '\r'))
-        return util_fail(err, errlen, "malformed status line");
-    h->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
-
-    stop = buf + end - 2;               /* the CRLF of the empty line */
-    line = find_crlf(buf, stop + 2) + 2;
-    while (line < stop) {
-        const char *eol = find_crlf(line, stop + 2), *colon, *v, *ve;
-        if (*line == ' ' || *line == '\t')
-            return util_fail(err, errlen, "folded header line in the response");
-        for (const char *c = line; c < eol; c++)
-            if (*c == '\0' || *c == '\r' || *c == '\n')
-                return util_fail(err, errlen, "invalid character in a response header");
-        colon = memchr(line, ':', (size_t)(eol - line));
-        if (!colon || colon == line)
-            return util_fail(err, errlen, "malformed response header line");
-        for (const char *c = line; c < colon; c++)
-            if (*c == ' ' || *c == '\t')
-                return util_fail(err, errlen, "malformed response header line");
-        v = colon + 1;
-        ve = eol;
-        while (v < ve && (*v == ' ' || *v == '\t'))
-            v++;
-        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-            ve--;
-        size_t nl = (size_t)(colon - line), vl = (size_t)(ve - v);
-        if (value_is(line, nl, "content-length")) {
-            unsigned long long n = 0;
-            if (vl == 0)
-                return util_fail(err, errlen, "invalid Content-Length");
-            for (size_t i = 0; i < vl; i++) {
-                if (v[i] < '0' || v[i] > '9' || n > (~0ULL - 9) / 10)
-                    return util_fail(err, errlen, "invalid Content-Length");
-                n = n * 10 + (unsigned)(v[i] - '0');
-            }
-            if (h->has_cl && h->cl != n)
-                return util_fail(err, errlen, "conflicting Content-Length headers");
-            h->has_cl = 1;
-            h->cl = n;
-        } else if (value_is(line, nl, "transfer-encoding")) {
-            if (!value_is(v, vl, "chunked") || h->chunked)
-                return util_fail(err, errlen, "unsupported Transfer-Encoding");
-            h->chunked = 1;
-        } else if (value_is(line, nl, "content-encoding")) {
-            if (!value_is(v, vl, "identity"))
-                return util_fail(err, errlen, "unsupported Content-Encoding (none was asked for)");
-        }
-        line = eol + 2;
-    }
-    if (h->chunked && h->has_cl)
-        return util_fail(err, errlen, "both Content-Length and Transfer-Encoding in the response");
-    return (long)end;
-}
-
-/* Walks a chunked body: 1 complete (*total set, data copied to out when
- * given), 0 incomplete, -1 malformed or larger than max. */
-static int chunk_walk(const char *p, size_t len, size_t max, char *out, size_t *total,
-                      char *err, size_t errlen)
-{
-    const char *end = p + len, *c = p;
-    size_t sum = 0;
-
-    for (;;) {
-        const char *eol = find_crlf(c, end), *d;
-        unsigned long long size = 0;
-        int digits = 0;
-
-        if (!eol)
-            return (size_t)(end - c) > 1024 ? util_fail(err, errlen, "malformed chunk size") : 0;
-        for (d = c; d < eol; d++) {
-            int x = (*d >= '0' && *d <= '9') ? *d - '0'
-                    : (*d >= 'a' && *d <= 'f') ? *d - 'a' + 10
-                    : (*d >= 'A' && *d <= 'F') ? *d - 'A' + 10 : -1;
-            if (x < 0)
-                break;
-            if (size > max)
-                return util_fail(err, errlen, "body larger than %zu bytes", max);
-            size = size * 16 + (unsigned)x;
-            digits++;
-        }
-        /* Chunk extensions are allowed and ignored. */
-        if (!digits || (d < eol && *d != ';' && *d != ' ' && *d != '\t'))
-            return util_fail(err, errlen, "malformed chunk size");
-        c = eol + 2;
-        if (size == 0) {
-            /* Trailer fields up to the empty line. */
-            for (;;) {
-                const char *t = find_crlf(c, end);
-                if (!t)
-                    return (size_t)(end - c) > HEAD_MAX ? util_fail(err, errlen, "trailer too large") : 0;
-                if (t == c)
-                    break;
-                c = t + 2;
-            }
-            *total = sum;
-            return 1;
-        }
-        if (size > max - sum)
-            return util_fail(err, errlen, "body larger than %zu bytes", max);
-        if ((size_t)(end - c) < size + 2)
+    /* We ask for no coding: a body we would have to decode is refused. */
+    if (te && !util_strieq(te->value, te->value_len, "chunked"))
+        return util_fail(err, errlen, "unsupported Transfer-Encoding");
+    if (ce && !util_strieq(ce->value, ce->value_len, "identity"))
+        return util_fail(err, errlen, "unsupported Content-Encoding (none was asked for)");
+    switch (httpframe_response_body(r, 0, &cl)) {
+    case HTTPFRAME_NONE:
+        return 1;
+    case HTTPFRAME_LENGTH:
+        if (cl > max_body)
+            return util_fail(err, errlen, "body of %llu bytes is larger than the limit of %zu",
+                             (unsigned long long)cl, max_body);
+        if (have < cl)
+            return eof ? util_fail(err, errlen, "connection closed before the end of the body") : 0;
+        evbuffer_remove_buffer(in, body, (size_t)cl);
+        return 1;
+    case HTTPFRAME_CHUNKED:
+        http_chunked_init_decode(&ch, HEAD_MAX);
+        rc = http_chunked_pump(&ch, in, body, max_body + 1, &moved, err, errlen);
+        if (rc < 0)
+            return -1;
+        /* Refused as soon as a chunk's size says it will not fit. */
+        if (evbuffer_get_length(body) + ch.left > max_body)
+            return util_fail(err, errlen, "body larger than %zu bytes", max_body);
+        if (rc == 0)
+            return eof ? util_fail(err, errlen, "connection closed before the end of the body") : 0;
+        return 1;
+    case HTTPFRAME_CLOSE:
+        if (have > max_body)
+            return util_fail(err, errlen, "body larger than the limit of %zu bytes", max_body);
+        if (!eof)
             return 0;
-        if (c[size] != '\r' || c[size + 1] != '\n')
-            return util_fail(err, errlen, "malformed chunk");
-        if (out)
-            memcpy(out + sum, c, size);
-        sum += size;
-        c += size + 2;
+        evbuffer_add_buffer(body, in);
+        return 1;
     }
+    return util_fail(err, errlen, "cannot delimit the response body");
 }
 
+/* The whole response so far is parsed again at each call: the fetcher
+ * reads at most RESP_MAX, and keeping no state between calls keeps this
+ * a pure function of the bytes. */
 int jwks_http_parse(const char *buf, size_t len, int eof, size_t max_body,
                     struct jwks_http_resp *resp, char *err, size_t errlen)
 {
-    size_t off = 0;
+    struct evbuffer *in = evbuffer_new(), *body = evbuffer_new();
+    size_t scanned = 0, hl;
+    int rc = -1;
 
     memset(resp, 0, sizeof(*resp));
+    if (!in || !body || (len && evbuffer_add_reference(in, buf, len, NULL, NULL) != 0)) {
+        util_fail(err, errlen, "out of memory");
+        goto out;
+    }
     for (;;) {
-        struct head h;
-        long n = parse_head(buf + off, len - off, &h, err, errlen);
-        const char *b;
-        size_t blen, total = 0;
-        int r;
+        struct http_response r;
+        const char *head;
+        int f = httpframe_find_head(in, &scanned, HEAD_MAX, &hl);
 
-        if (n < 0)
-            return -1;
-        if (n == 0) {
-            if (!eof)
-                return 0;
-            return util_fail(err, errlen, len == 0 ? "connection closed without a response"
-                                              : "connection closed in the response head");
+        if (f < 0) {
+            util_fail(err, errlen, "response head larger than %d KiB", HEAD_MAX / 1024);
+            goto out;
         }
-        off += (size_t)n;
-        if (h.status < 200) {
-            if (h.status == 101)
-                return util_fail(err, errlen, "unexpected 101 Switching Protocols");
+        if (f == 0) {
+            if (!eof)
+                rc = 0;
+            else
+                util_fail(err, errlen, len == 0 ? "connection closed without a response"
+                                                : "connection closed in the response head");
+            goto out;
+        }
+        /* One reference chain: the head is contiguous, pullup copies nothing. */
+        head = (const char *)evbuffer_pullup(in, (ev_ssize_t)hl);
+        if (http_parse_response(head, hl, &r, err, errlen) != 0)
+            goto out;
+        evbuffer_drain(in, hl);
+        if (r.status < 200) {
+            if (r.status == 101) {
+                util_fail(err, errlen, "unexpected 101 Switching Protocols");
+                goto out;
+            }
             continue;   /* interim response: the real one follows */
         }
-        resp->status = h.status;
-        if (h.status != 200)
-            return 1;   /* the body of an error is of no use */
-        b = buf + off;
-        blen = len - off;
-        if (h.chunked) {
-            r = chunk_walk(b, blen, max_body, NULL, &total, err, errlen);
-            if (r < 0)
-                return -1;
-            if (r == 0)
-                return eof ? util_fail(err, errlen, "connection closed before the end of the body") : 0;
-            resp->body = util_xmalloc(total + 1);
-            chunk_walk(b, blen, max_body, resp->body, &total, NULL, 0);
-        } else if (h.has_cl) {
-            if (h.cl > max_body)
-                return util_fail(err, errlen, "body of %llu bytes is larger than the limit of %zu",
-                            h.cl, max_body);
-            if (blen < h.cl)
-                return eof ? util_fail(err, errlen, "connection closed before the end of the body") : 0;
-            total = (size_t)h.cl;
-            resp->body = util_xmalloc(total + 1);
-            memcpy(resp->body, b, total);
-        } else {
-            if (blen > max_body)
-                return util_fail(err, errlen, "body larger than the limit of %zu bytes", max_body);
-            if (!eof)
-                return 0;
-            total = blen;
-            resp->body = util_xmalloc(total + 1);
-            memcpy(resp->body, b, total);
+        resp->status = r.status;
+        if (r.status != 200) {
+            rc = 1;     /* the body of an error is of no use */
+            goto out;
         }
-        resp->body[total] = '\0';
-        resp->body_len = total;
-        return 1;
+        rc = read_body(in, &r, eof, max_body, body, err, errlen);
+        if (rc == 1) {
+            resp->body_len = evbuffer_get_length(body);
+            resp->body = util_xmalloc(resp->body_len + 1);
+            evbuffer_remove(body, resp->body, resp->body_len);
+            resp->body[resp->body_len] = '\0';
+        }
+        goto out;
     }
+out:
+    if (in)
+        evbuffer_free(in);
+    if (body)
+        evbuffer_free(body);
+    if (rc != 1)
+        resp->status = rc == 0 ? 0 : resp->status;
+    return rc;
 }
 
 /* ---- the published set ---------------------------------------------------- */
@@ -1034,33 +940,16 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* The client context of tls:// upstreams serves the fetcher too: TLS 1.2
+ * minimum, the peer verified against ca_file or the system store. */
 static SSL_CTX *make_ctx(const char *ca_file, char *err, size_t errlen)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    int ok;
+    char why[300];
+    SSL_CTX *ctx = tls_client_ctx_new(ca_file, why, sizeof(why));
 
-    if (!ctx) {
-        ERR_clear_error();
-        util_fail(err, errlen, "cannot create a TLS context");
-        return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    /* The system store honours SSL_CERT_FILE and SSL_CERT_DIR. */
-    ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
-                 : SSL_CTX_set_default_verify_paths(ctx);
-    if (ok != 1) {
-        unsigned long e = ERR_peek_last_error();
-        const char *r = e ? ERR_reason_error_string(e) : NULL;
-        ERR_clear_error();
-        SSL_CTX_free(ctx);
-        if (ca_file)
-            util_fail(err, errlen, "jwks_ca_file %s: cannot load CA certificates: %s", ca_file,
-                 r ? r : "unknown error");
-        else
-            util_fail(err, errlen, "cannot load the system CA certificates: %s", r ? r : "unknown error");
-        return NULL;
-    }
+    if (!ctx)
+        util_fail(err, errlen, "cannot load CA certificates%s%s: %s", ca_file ? " from " : "",
+                  ca_file ? ca_file : "", why);
     return ctx;
 }
 

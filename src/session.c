@@ -27,6 +27,7 @@
 #include "revoke.h"
 #include "tls.h"
 #include "connlimit.h"
+#include "httpframe.h"
 #include "httpproxy.h"
 #include "socketio.h"
 #include "metrics.h"
@@ -426,24 +427,12 @@ void session_revoked(struct session *s)
 static void read_head(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->client);
-    size_t len = evbuffer_get_length(in);
-    struct evbuffer_ptr start, found;
-    size_t from = s->head_scanned > 3 ? s->head_scanned - 3 : 0;
+    int r = httpframe_find_head(in, &s->head_scanned, s->cfg->max_header_size, &s->head_len);
 
-    evbuffer_ptr_set(in, &start, from, EVBUFFER_PTR_SET);
-    found = evbuffer_search(in, "\r\n\r\n", 4, &start);
-    if (found.pos < 0) {
-        if (len > s->cfg->max_header_size) {
-            slog(LOG_INFO, s, "rejected 431: request head over %zu bytes", s->cfg->max_header_size);
-            session_reject(s, 431, "request_header_fields_too_large",
-                           "request head too large", NULL);
-            return;
-        }
-        s->head_scanned = len;
+    if (r == 0)
         return;
-    }
-    s->head_len = (size_t)found.pos + 4;
-    if (s->head_len > s->cfg->max_header_size) {
+    if (r < 0) {
+        slog(LOG_INFO, s, "rejected 431: request head over %zu bytes", s->cfg->max_header_size);
         session_reject(s, 431, "request_header_fields_too_large", "request head too large", NULL);
         return;
     }
@@ -607,22 +596,16 @@ static void upstream_head_received(struct session *s, char *head, size_t len)
 static void read_upstream_head(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->upstream);
-    size_t len = evbuffer_get_length(in);
-    struct evbuffer_ptr start, found;
-    size_t from = s->head_scanned > 3 ? s->head_scanned - 3 : 0;
+    size_t len;
     char *head;
+    int r = httpframe_find_head(in, &s->head_scanned, s->cfg->max_header_size, &len);
 
-    evbuffer_ptr_set(in, &start, from, EVBUFFER_PTR_SET);
-    found = evbuffer_search(in, "\r\n\r\n", 4, &start);
-    if (found.pos < 0) {
-        if (len > s->cfg->max_header_size) {
-            session_reject(s, 502, "bad_gateway", "upstream response head too large", NULL);
-            return;
-        }
-        s->head_scanned = len;
+    if (r == 0)
+        return;
+    if (r < 0) {
+        session_reject(s, 502, "bad_gateway", "upstream response head too large", NULL);
         return;
     }
-    len = (size_t)found.pos + 4;
     head = util_xmalloc(len + 1);
     evbuffer_remove(in, head, len);
     head[len] = '\0';

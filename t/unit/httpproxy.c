@@ -6,7 +6,7 @@
 
 #include <event2/buffer.h>
 
-#include "httpproxy.h"
+#include "httpframe.h"
 #include "tap.h"
 
 /* Feeds src in pieces of step bytes; returns the pump's last result and
@@ -19,13 +19,13 @@ static int feed(const char *src, size_t step, int keep, char *out, size_t cap, c
     uint64_t moved = 0;
     int r = 0;
 
-    httpproxy_chunked_init(&c, keep, 256);
+    http_chunked_init(&c, keep, 256);
     err[0] = '\0';
     while (pos < len && r == 0) {
         size_t n = len - pos < step ? len - pos : step;
         evbuffer_add(in, src + pos, n);
         pos += n;
-        r = httpproxy_chunked_pump(&c, in, o, 1 << 20, &moved, err, 128);
+        r = http_chunked_pump(&c, in, o, 1 << 20, &moved, err, 128);
     }
     size_t ol = evbuffer_get_length(o);
     if (ol >= cap)
@@ -104,13 +104,13 @@ int main(void)
         struct http_chunked c;
         struct evbuffer *in = evbuffer_new(), *o = evbuffer_new();
         uint64_t moved = 0;
-        char line[HTTPPROXY_CHUNK_LINE_MAX + 10];
+        char line[HTTPFRAME_CHUNK_LINE_MAX + 10];
         memset(line, 'a', sizeof(line));
         line[0] = '1';
         line[1] = ';';
-        httpproxy_chunked_init(&c, 0, 256);
+        http_chunked_init(&c, 0, 256);
         evbuffer_add(in, line, sizeof(line));
-        is_int(httpproxy_chunked_pump(&c, in, o, 1 << 20, &moved, err, sizeof(err)), -1,
+        is_int(http_chunked_pump(&c, in, o, 1 << 20, &moved, err, sizeof(err)), -1,
                "endless size line refused");
         evbuffer_free(in);
         evbuffer_free(o);
@@ -123,17 +123,17 @@ int main(void)
         uint64_t moved = 0;
         char data[5000];
         memset(data, 'x', sizeof(data));
-        httpproxy_chunked_init(&c, 0, 256);
+        http_chunked_init(&c, 0, 256);
         evbuffer_add_printf(in, "%x\r\n", (unsigned)sizeof(data));
         evbuffer_add(in, data, sizeof(data));
         evbuffer_add(in, "\r\n0\r\n\r\n", 7);
-        is_int(httpproxy_chunked_pump(&c, in, o, 1000, &moved, err, sizeof(err)), 0,
+        is_int(http_chunked_pump(&c, in, o, 1000, &moved, err, sizeof(err)), 0,
                "stops at the output bound");
         ok(evbuffer_get_length(o) == 1000, "output holds exactly the bound");
         evbuffer_drain(o, evbuffer_get_length(o));
         int r = 0;
         for (int i = 0; i < 10 && r == 0; i++) {
-            r = httpproxy_chunked_pump(&c, in, o, 1000, &moved, err, sizeof(err));
+            r = http_chunked_pump(&c, in, o, 1000, &moved, err, sizeof(err));
             evbuffer_drain(o, evbuffer_get_length(o));
         }
         is_int(r, 1, "finishes once the output drains");

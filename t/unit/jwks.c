@@ -170,8 +170,6 @@ static void test_http(void)
     resp_ok("404 without length", "HTTP/1.1 404 Not Found\r\n\r\n", 0, 404, NULL);
     resp_ok("Content-Encoding identity", "HTTP/1.1 200 OK\r\nContent-Encoding: identity\r\n"
             "Content-Length: 1\r\n\r\nx", 0, 200, "x");
-    resp_ok("same Content-Length twice", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n"
-            "Content-Length: 1\r\n\r\nx", 0, 200, "x");
 
     resp_more("nothing yet", "");
     resp_more("partial head", "HTTP/1.1 200 OK\r\nContent-Len");
@@ -194,17 +192,20 @@ static void test_http(void)
     resp_bad("HTTP/2 status line", "HTTP/2 200\r\n\r\n", 0, 1024, "malformed status line");
     resp_bad("status 600", "HTTP/1.1 600 X\r\n\r\n", 0, 1024, "malformed status line");
     resp_bad("101", "HTTP/1.1 101 Switching Protocols\r\n\r\n", 0, 1024, "101");
-    resp_bad("folded header", "HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\n\r\n", 0, 1024, "folded");
-    resp_bad("header without colon", "HTTP/1.1 200 OK\r\nBogus\r\n\r\n", 0, 1024, "malformed");
+    /* The head is read by http_parse_response, as every response is. */
+    resp_bad("folded header", "HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\n\r\n", 0, 1024, "folding");
+    resp_bad("header without colon", "HTTP/1.1 200 OK\r\nBogus\r\n\r\n", 0, 1024, "without colon");
     resp_bad("space before colon", "HTTP/1.1 200 OK\r\nContent-Length : 1\r\n\r\nx", 0, 1024,
-             "malformed");
+             "whitespace between header name and colon");
     resp_bad("bare CR in a header", "HTTP/1.1 200 OK\r\nX-A: a\rb\r\n\r\n", 0, 1024,
-             "invalid character");
+             "not terminated by CRLF");
     resp_bad("Content-Length and Transfer-Encoding",
              "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 1024,
              "both Content-Length and Transfer-Encoding");
     resp_bad("conflicting Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n"
-             "Content-Length: 2\r\n\r\nxx", 0, 1024, "conflicting");
+             "Content-Length: 2\r\n\r\nxx", 0, 1024, "multiple Content-Length");
+    resp_bad("same Content-Length twice", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n"
+             "Content-Length: 1\r\n\r\nx", 0, 1024, "multiple Content-Length");
     resp_bad("negative Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", 0, 1024,
              "invalid Content-Length");
     resp_bad("huge Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999"
@@ -220,11 +221,11 @@ static void test_http(void)
     resp_bad("chunked body over the limit", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
              "\r\n6\r\n012345\r\n6\r\n", 0, 10, "larger than");
     resp_bad("chunk size overflow", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-             "fffffffffffffffffffffff\r\n", 0, 1024, "larger than");
+             "fffffffffffffffffffffff\r\n", 0, 1024, "malformed chunk size");
     resp_bad("chunk size not hex", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
              "zz\r\n", 0, 1024, "malformed chunk size");
     resp_bad("chunk without CRLF", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-             "2\r\nabXY0\r\n\r\n", 0, 1024, "malformed chunk");
+             "2\r\nabXY0\r\n\r\n", 0, 1024, "not followed by CRLF");
 
     /* A head that never ends is refused once it passes 16 KiB. */
     memcpy(big, "HTTP/1.1 200 OK\r\n", 17);
