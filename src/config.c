@@ -20,6 +20,7 @@
 #include <openssl/obj_mac.h>
 
 #include "jwks.h"
+#include "jwks_fetch.h"
 #include "keys.h"
 #include "log.h"
 #include "origin.h"

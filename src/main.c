@@ -15,6 +15,7 @@
 #include "config.h"
 #include "connlimit.h"
 #include "jwks.h"
+#include "jwks_fetch.h"
 #include "log.h"
 #include "status.h"
 #include "util.h"
