@@ -20,15 +20,14 @@
 #include "config.h"
 #include "jwt.h"
 #include "log.h"
-#include "session.h"
 #include "util.h"
 
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 2000
 
-/* Sessions by key (jti or sub), chained through session->rv_next[slot]. */
+/* Live entries by key (jti or sub), chained through entry->next[slot]. */
 struct sidx {
-    struct session **b;
+    struct revoke_entry **b;
     size_t nb, n;
     int slot;
 };
@@ -82,22 +81,22 @@ static uint64_t hash_key(const char *s)
     return h;
 }
 
-static const char *session_key(const struct session *s, int slot)
+static const char *entry_key(const struct revoke_entry *e, int slot)
 {
-    return slot == 0 ? s->adm.claims.jti : s->adm.claims.sub;
+    return slot == 0 ? e->jti : e->sub;
 }
 
 static void sidx_grow(struct sidx *ix)
 {
     size_t nb = ix->nb ? ix->nb * 2 : 64;
-    struct session **b = util_xcalloc(nb, sizeof(*b));
+    struct revoke_entry **b = util_xcalloc(nb, sizeof(*b));
 
     for (size_t i = 0; i < ix->nb; i++) {
-        struct session *s = ix->b[i], *next;
+        struct revoke_entry *s = ix->b[i], *next;
         for (; s; s = next) {
-            next = s->rv_next[ix->slot];
-            size_t j = hash_key(session_key(s, ix->slot)) & (nb - 1);
-            s->rv_next[ix->slot] = b[j];
+            next = s->next[ix->slot];
+            size_t j = hash_key(entry_key(s, ix->slot)) & (nb - 1);
+            s->next[ix->slot] = b[j];
             b[j] = s;
         }
     }
@@ -106,25 +105,25 @@ static void sidx_grow(struct sidx *ix)
     ix->nb = nb;
 }
 
-static void sidx_add(struct sidx *ix, struct session *s)
+static void sidx_add(struct sidx *ix, struct revoke_entry *s)
 {
     if (ix->n + 1 > ix->nb)
         sidx_grow(ix);
-    size_t j = hash_key(session_key(s, ix->slot)) & (ix->nb - 1);
-    s->rv_next[ix->slot] = ix->b[j];
+    size_t j = hash_key(entry_key(s, ix->slot)) & (ix->nb - 1);
+    s->next[ix->slot] = ix->b[j];
     ix->b[j] = s;
     ix->n++;
 }
 
-static void sidx_remove(struct sidx *ix, struct session *s)
+static void sidx_remove(struct sidx *ix, struct revoke_entry *s)
 {
     if (!ix->nb)
         return;
-    struct session **pp = &ix->b[hash_key(session_key(s, ix->slot)) & (ix->nb - 1)];
-    for (; *pp; pp = &(*pp)->rv_next[ix->slot]) {
+    struct revoke_entry **pp = &ix->b[hash_key(entry_key(s, ix->slot)) & (ix->nb - 1)];
+    for (; *pp; pp = &(*pp)->next[ix->slot]) {
         if (*pp == s) {
-            *pp = s->rv_next[ix->slot];
-            s->rv_next[ix->slot] = NULL;
+            *pp = s->next[ix->slot];
+            s->next[ix->slot] = NULL;
             ix->n--;
             return;
         }
@@ -135,55 +134,55 @@ static int sidx_has(const struct sidx *ix, const char *key)
 {
     if (!ix->nb)
         return 0;
-    for (struct session *s = ix->b[hash_key(key) & (ix->nb - 1)]; s; s = s->rv_next[ix->slot])
-        if (strcmp(session_key(s, ix->slot), key) == 0)
+    for (struct revoke_entry *s = ix->b[hash_key(key) & (ix->nb - 1)]; s; s = s->next[ix->slot])
+        if (strcmp(entry_key(s, ix->slot), key) == 0)
             return 1;
     return 0;
 }
 
-/* Closes every matching session. Closing only changes state here (the
- * free is deferred), so the chain stays walkable; a session is dropped
- * from the index as soon as it is closed so it is not closed twice. */
+/* Tells every matching entry. Its owner only changes state in the
+ * callback (a session's free is deferred), so the chain stays walkable;
+ * an entry is dropped from the index before it is told, so it is told
+ * once. */
 static void sidx_revoke(struct revoke *r, struct sidx *ix, const char *key,
                         const char *cutoff, size_t cutoff_len)
 {
     if (!ix->nb)
         return;
-    struct session **pp = &ix->b[hash_key(key) & (ix->nb - 1)];
+    struct revoke_entry **pp = &ix->b[hash_key(key) & (ix->nb - 1)];
     while (*pp) {
-        struct session *s = *pp;
-        if (strcmp(session_key(s, ix->slot), key) == 0 &&
-            (!cutoff || revoke_sub_cutoff_applies(cutoff, cutoff_len, s->adm.claims.has_iat,
-                                                  s->adm.claims.iat))) {
+        struct revoke_entry *s = *pp;
+        if (strcmp(entry_key(s, ix->slot), key) == 0 &&
+            (!cutoff || revoke_sub_cutoff_applies(cutoff, cutoff_len, s->has_iat, s->iat))) {
             revoke_untrack(r, s);   /* unlinks s from *pp too */
             __atomic_add_fetch(&r->st.live_closed, 1, __ATOMIC_RELAXED);
-            session_revoked(s);
+            s->revoked(s);
             continue;
         }
-        pp = &s->rv_next[ix->slot];
+        pp = &s->next[ix->slot];
     }
 }
 
-void revoke_track(struct revoke *r, struct session *s)
+void revoke_track(struct revoke *r, struct revoke_entry *e)
 {
-    if (!r || s->rv_tracked)
+    if (!r || e->tracked)
         return;
-    s->rv_tracked = 1;
-    if (s->adm.claims.jti)
-        sidx_add(&r->by_jti, s);
-    if (s->adm.claims.sub)
-        sidx_add(&r->by_sub, s);
+    e->tracked = 1;
+    if (e->jti)
+        sidx_add(&r->by_jti, e);
+    if (e->sub)
+        sidx_add(&r->by_sub, e);
 }
 
-void revoke_untrack(struct revoke *r, struct session *s)
+void revoke_untrack(struct revoke *r, struct revoke_entry *e)
 {
-    if (!r || !s->rv_tracked)
+    if (!r || !e->tracked)
         return;
-    s->rv_tracked = 0;
-    if (s->adm.claims.jti)
-        sidx_remove(&r->by_jti, s);
-    if (s->adm.claims.sub)
-        sidx_remove(&r->by_sub, s);
+    e->tracked = 0;
+    if (e->jti)
+        sidx_remove(&r->by_jti, e);
+    if (e->sub)
+        sidx_remove(&r->by_sub, e);
 }
 
 int revoke_sub_cutoff_applies(const char *value, size_t len, int has_iat, int64_t iat)

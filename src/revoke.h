@@ -10,7 +10,6 @@
 struct event_base;
 struct config;
 struct jwt_claims;
-struct session;
 struct revoke;
 struct revoke_check;
 
@@ -33,10 +32,22 @@ struct revoke_check *revoke_check_start(struct revoke *r, const struct jwt_claim
                                         void (*done)(void *arg, int result), void *arg);
 void revoke_check_cancel(struct revoke_check *chk);
 
-/* Live sessions, indexed by jti and by sub for the sweep and the
- * notifications. revoke_untrack accepts sessions never tracked. */
-void revoke_track(struct revoke *r, struct session *s);
-void revoke_untrack(struct revoke *r, struct session *s);
+/* What revocation knows of one live session; the session embeds it and
+ * owns the strings. revoke.c indexes entries by jti and by sub for the
+ * sweep and the notifications, and calls revoked() (once, after taking
+ * the entry out of its index) when a revocation matches. */
+struct revoke_entry {
+    const char *jti, *sub;          /* the token's, NULL when absent; fixed while tracked */
+    int has_iat;
+    int64_t iat;
+    void (*revoked)(struct revoke_entry *e);
+    struct revoke_entry *next[2];   /* revoke.c: index chains, by jti and by sub */
+    int tracked;                    /* revoke.c */
+};
+
+/* revoke_untrack accepts entries never tracked. */
+void revoke_track(struct revoke *r, struct revoke_entry *e);
+void revoke_untrack(struct revoke *r, struct revoke_entry *e);
 
 /* Pure rule (SPEC §3 step 8) for a sub cutoff: revoked when the token has
  * no iat, or the cutoff is at or after it. */

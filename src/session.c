@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,7 +169,7 @@ static void session_free(struct session *s)
     if (s->sub_counted)
         countmap_release(limits_per_subject, s->adm.claims.sub);
     revoke_check_cancel(s->check);
-    revoke_untrack(s->w->rv, s);
+    revoke_untrack(s->w->rv, &s->rv);
     if (s->expiry)
         event_free(s->expiry);
     if (s->client)
@@ -195,7 +196,7 @@ static void session_kill(struct session *s)
     s->state = S_DEAD;
     revoke_check_cancel(s->check);
     s->check = NULL;
-    revoke_untrack(s->w->rv, s);
+    revoke_untrack(s->w->rv, &s->rv);
     if (s->expiry)
         evtimer_del(s->expiry);
     if (s->counted_active) {
@@ -348,12 +349,19 @@ static void on_expiry(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static void on_revoked(struct revoke_entry *e);
+
 /* The decision holds for the life of the socket: index the session for
  * revocations and arm its expiry, then go upstream. */
 void session_track(struct session *s)
 {
     if (s->adm.have_claims) {
-        revoke_track(s->w->rv, s);
+        s->rv.jti = s->adm.claims.jti;
+        s->rv.sub = s->adm.claims.sub;
+        s->rv.has_iat = s->adm.claims.has_iat;
+        s->rv.iat = s->adm.claims.iat;
+        s->rv.revoked = on_revoked;
+        revoke_track(s->w->rv, &s->rv);
         if (s->cfg->on_expiry_close && s->adm.claims.has_exp) {
             struct timeval now, tv;
             int64_t at_ms = (s->adm.claims.exp + s->cfg->policy.leeway) * 1000, wait_ms;
@@ -401,8 +409,11 @@ void session_go_upstream(struct session *s)
     upstream_try(s);
 }
 
-void session_revoked(struct session *s)
+/* The session's token was revoked while it was live: close with 4403. */
+static void on_revoked(struct revoke_entry *e)
 {
+    struct session *s = (struct session *)((char *)e - offsetof(struct session, rv));
+
     switch (s->state) {
     case S_RELAY:
         relay_close(s, 4403, "token revoked", "token_revoked");
@@ -711,7 +722,7 @@ void session_shutdown(struct session *s, int code, const char *reason)
 
 void session_next_request(struct session *s)
 {
-    revoke_untrack(s->w->rv, s);
+    revoke_untrack(s->w->rv, &s->rv);
     if (s->expiry)
         evtimer_del(s->expiry);
     if (s->sub_counted) {

@@ -9,6 +9,7 @@
 #include "admit.h"
 #include "forward.h"
 #include "http.h"
+#include "revoke.h"
 #include "ws.h"
 
 struct worker;
@@ -80,8 +81,7 @@ struct session {
     int status;                     /* HTTP status the client got */
 
     struct revoke_check *check;     /* S_CHECK: the Redis lookup under way */
-    struct session *rv_next[2];     /* revocation index chains: by jti, by sub */
-    int rv_tracked;
+    struct revoke_entry rv;         /* what revoke.c indexes: the claims' jti, sub, iat */
     struct event *expiry;           /* exp + leeway: close 4401 (on_expiry close) */
 
     int ip_counted;                 /* holds a max_connections_per_ip slot */
@@ -111,8 +111,6 @@ struct session *session_new_tls(struct worker *w, struct config *cfg, int fd,
 void session_shutdown(struct session *s, int code, const char *reason);
 /* Stops relaying, lets queued bytes leave, then closes both sides. */
 void session_end(struct session *s, const char *cause);
-/* The session's token was revoked while it was live: close with 4403. */
-void session_revoked(struct session *s);
 /* One JSON object describing a live session (for /sessions). */
 void session_describe_json(const struct session *s, struct evbuffer *b);
 /* Index the session's claims for revocation and arm its expiry (done at
