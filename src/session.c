@@ -546,23 +546,20 @@ static void upstream_connected(struct session *s)
 
 /* ---- S_UPSTREAM_HEAD -------------------------------------------------- */
 
+/* S_RESPONSE relays the declined answer's body: its length, or -1 when
+ * it runs until the backend closes (chunked or unframed). */
 static int64_t response_body_length(const struct http_response *r)
 {
-    const struct http_header *h;
+    uint64_t n;
 
-    if ((r->status >= 100 && r->status < 200) || r->status == 204 || r->status == 304)
+    switch (httpframe_response_body(r, 0, &n)) {
+    case HTTPFRAME_NONE:
         return 0;
-    if (http_response_header(r, "Transfer-Encoding"))
+    case HTTPFRAME_LENGTH:
+        return (int64_t)n;
+    default:
         return -1;
-    h = http_response_header(r, "Content-Length");
-    if (h) {
-        char tmp[24];
-        size_t n = h->value_len < sizeof(tmp) - 1 ? h->value_len : sizeof(tmp) - 1;
-        memcpy(tmp, h->value, n);
-        tmp[n] = '\0';
-        return strtoll(tmp, NULL, 10);
     }
-    return -1;
 }
 
 static void upstream_head_received(struct session *s, char *head, size_t len)
