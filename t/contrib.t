@@ -127,8 +127,9 @@ if [str(listen_port(docker_conf))] != expose:
     problems.append("EXPOSE %s but wsgate.conf listens on %s" % (expose, listen_port(docker_conf)))
 check("Dockerfile: stages, paths, user and port agree with contrib/docker/wsgate.conf", problems)
 
-# The build stage installs every -dev package contrib/install-deps.sh names.
-deps = read("contrib/install-deps.sh")
+# The build stage installs every -dev package of the build dependencies
+# contrib/install-deps.sh names (its pkgs list; test_pkgs are for the suite).
+deps = re.search(r'^pkgs="([^"]*)"', read("contrib/install-deps.sh"), re.M).group(1)
 dev = sorted(set(re.findall(r"\blib[a-z0-9.+-]*-dev\b", deps)) - {"libc6-dev"})
 check("Dockerfile build stage installs the -dev packages of contrib/install-deps.sh (%s)" % " ".join(dev),
       ["%s missing" % p for p in dev if not re.search(r"\b%s\b" % re.escape(p), build_stage)])
