@@ -155,6 +155,8 @@ int httpproxy_can_reuse(const struct session *s)
 
 static void pump_request(struct session *s);
 static void pump_response(struct session *s);
+static void read_response_head(struct session *s);
+static const struct session_ops head_ops, response_ops;
 
 void httpproxy_start(struct session *s, int reused)
 {
@@ -232,7 +234,7 @@ void httpproxy_start(struct session *s, int reused)
         socketio_request_done(s);
     }
     s->c2u.bytes = evbuffer_get_length(u_out(s));
-    s->state = S_HTTP_UPSTREAM_HEAD;
+    session_enter(s, S_HTTP_UPSTREAM_HEAD, &head_ops);
     s->last_activity_ms = util_now_ms();
     bufferevent_setwatermark(s->upstream, EV_READ, 0, s->cfg->max_header_size + 1);
     bufferevent_setwatermark(s->upstream, EV_WRITE, RELAY_LOW_WATER, 0);
@@ -244,7 +246,7 @@ void httpproxy_start(struct session *s, int reused)
          reused ? "on a kept-alive" : "on a new", s->adm.route->prefix);
     pump_request(s);
     if (s->state == S_HTTP_UPSTREAM_HEAD && evbuffer_get_length(u_in(s)))
-        httpproxy_up_read(s);
+        read_response_head(s);
 }
 
 /* Client -> upstream: the request body, exactly as framed. After it the
@@ -393,7 +395,7 @@ static int response_head(struct session *s, char *head, size_t len)
     s->status = r.status;
     hx->final_head = 1;
     send_head(s, head, len, &r);
-    s->state = S_HTTP_RESPONSE;
+    session_enter(s, S_HTTP_RESPONSE, &response_ops);
     bufferevent_setwatermark(s->upstream, EV_READ, 0, RELAY_HIGH_WATER);
     return 0;
 }
@@ -502,13 +504,13 @@ static void pump_response(struct session *s)
     }
 }
 
-void httpproxy_client_read(struct session *s)
+static void client_read(struct session *s)
 {
     if (!s->hx->req_done)
         pump_request(s);
 }
 
-void httpproxy_up_write(struct session *s)
+static void up_write(struct session *s)
 {
     struct http_exchange *hx = s->hx;
 
@@ -519,7 +521,7 @@ void httpproxy_up_write(struct session *s)
     pump_request(s);
 }
 
-void httpproxy_client_write(struct session *s)
+static void client_write(struct session *s)
 {
     struct http_exchange *hx = s->hx;
 
@@ -531,7 +533,7 @@ void httpproxy_client_write(struct session *s)
     pump_response(s);
 }
 
-void httpproxy_up_read(struct session *s)
+static void up_read(struct session *s)
 {
     if (s->state == S_HTTP_UPSTREAM_HEAD)
         read_response_head(s);
@@ -541,14 +543,14 @@ void httpproxy_up_read(struct session *s)
 
 /* The client went away (or half-closed) with a response due: like nginx
  * we do not finish a request nobody waits for. */
-void httpproxy_client_event(struct session *s, short what)
+static void client_event(struct session *s, short what)
 {
     if (what & BEV_EVENT_ERROR)
         s->client_done = 1;
     session_end(s, what & BEV_EVENT_ERROR ? "client_error" : "client_closed");
 }
 
-int httpproxy_up_event(struct session *s, short what)
+static int up_closed(struct session *s, short what)
 {
     struct http_exchange *hx = s->hx;
 
@@ -576,7 +578,7 @@ int httpproxy_up_event(struct session *s, short what)
     return 0;
 }
 
-void httpproxy_timer(struct session *s)
+static void timeout(struct session *s)
 {
     struct http_exchange *hx = s->hx;
     int64_t limit = s->cfg->upstream_read_timeout_ms;
@@ -598,8 +600,54 @@ void httpproxy_timer(struct session *s)
     }
 }
 
-void httpproxy_last_response(struct session *s)
+static void last_response(struct session *s, int code, const char *reason)
 {
+    (void)code;
+    (void)reason;
     if (s->hx)
         s->hx->client_close = 1;
 }
+
+static void up_event(struct session *s, short what)
+{
+    if (up_closed(s, what)) {
+        bufferevent_free(s->upstream);
+        s->upstream = NULL;
+        session_go_upstream(s);
+    }
+}
+
+/* Before the final response head: the client gets our own 401. */
+static void head_expired(struct session *s) { session_reject_token(s, "token expired", "token_expired"); }
+static void head_revoked(struct session *s) { session_reject_token(s, "token revoked", "token_revoked"); }
+/* After it: the response is cut. */
+static void response_expired(struct session *s) { session_end(s, "token_expired"); }
+static void response_revoked(struct session *s) { session_end(s, "token_revoked"); }
+
+/* S_HTTP_UPSTREAM_HEAD: request head sent, body streaming; the timer is
+ * upstream_read_timeout. */
+static const struct session_ops head_ops = {
+    .client_read = client_read,
+    .client_event = client_event,
+    .up_read = up_read,
+    .up_write = up_write,
+    .up_event = up_event,
+    .timeout = timeout,
+    .expired = head_expired,
+    .revoked = head_revoked,
+    .shutdown = last_response,
+};
+
+/* S_HTTP_RESPONSE: response head relayed, body streaming to the client. */
+static const struct session_ops response_ops = {
+    .client_read = client_read,
+    .client_write = client_write,
+    .client_event = client_event,
+    .up_read = up_read,
+    .up_write = up_write,
+    .up_event = up_event,
+    .timeout = timeout,
+    .expired = response_expired,
+    .revoked = response_revoked,
+    .shutdown = last_response,
+};

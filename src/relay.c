@@ -51,6 +51,8 @@ static void arm(struct session *s, int64_t ms)
     evtimer_add(s->timer, &tv);
 }
 
+static const struct session_ops relay_ops, closing_ops;
+
 void relay_start(struct session *s)
 {
     uint64_t max = s->cfg->max_message_size;
@@ -63,7 +65,7 @@ void relay_start(struct session *s)
     bufferevent_set_max_single_write(s->upstream, RELAY_HIGH_WATER);
     s->c2u.t.from_client = 1;
     s->c2u.t.max_message = max;
-    s->state = S_RELAY;
+    session_enter(s, S_RELAY, &relay_ops);
     s->last_activity_ms = util_now_ms();
     bufferevent_setwatermark(s->client, EV_READ, 0, RELAY_HIGH_WATER);
     bufferevent_setwatermark(s->upstream, EV_READ, 0, RELAY_HIGH_WATER);
@@ -95,7 +97,7 @@ static int close_begin(struct session *s, int code, const char *reason, const ch
     if (s->state != S_RELAY)
         return -1;
     log_msg(LOG_INFO, "session %lu %s: closing with %d (%s)", s->id, s->peer, code, cause);
-    s->state = S_CLOSING;
+    session_enter(s, S_CLOSING, &closing_ops);
     s->close_code = code;
     s->close_reason = reason;
     s->end_cause = cause;
@@ -334,3 +336,71 @@ void relay_response(struct session *s)
     if (s->resp_left == 0)
         session_end(s, s->end_cause);
 }
+
+/* ---- the handlers ---------------------------------------------------------- */
+
+static void client_read(struct session *s) { relay_pump(s, &s->c2u); }
+static void up_read(struct session *s) { relay_pump(s, &s->u2c); }
+static void client_write(struct session *s) { relay_resume(s, &s->u2c); }
+static void up_write(struct session *s) { relay_resume(s, &s->c2u); }
+
+static void client_event(struct session *s, short what)
+{
+    /* Whatever the client still had to say was pumped on read; after an
+     * EOF it may still read what is queued for it. */
+    if (what & BEV_EVENT_ERROR)
+        s->client_done = 1;
+    session_end(s, what & BEV_EVENT_ERROR ? "client_error" : "client_closed");
+}
+
+static void expired(struct session *s) { relay_close(s, 4401, "token expired", "token_expired"); }
+static void revoked(struct session *s) { relay_close(s, 4403, "token revoked", "token_revoked"); }
+
+static void shutdown_close(struct session *s, int code, const char *reason)
+{
+    relay_close(s, code, reason, "shutdown");
+}
+
+/* S_RELAY: frames both ways; the timer is idle_timeout. */
+static const struct session_ops relay_ops = {
+    .client_read = client_read,
+    .client_write = client_write,
+    .client_event = client_event,
+    .up_read = up_read,
+    .up_write = up_write,
+    .timeout = relay_idle_check,
+    .expired = expired,
+    .revoked = revoked,
+    .shutdown = shutdown_close,
+};
+
+/* S_CLOSING: our close frames are out; the timer bounds the wait for the
+ * replies. */
+static void closing_timeout(struct session *s) { session_end(s, s->end_cause); }
+static void closing_shutdown(struct session *s, int code, const char *reason)
+{
+    (void)s;
+    (void)code;
+    (void)reason;
+}
+
+static const struct session_ops closing_ops = {
+    .client_read = client_read,
+    .client_write = client_write,
+    .client_event = client_event,
+    .up_read = up_read,
+    .up_write = up_write,
+    .timeout = closing_timeout,
+    .shutdown = closing_shutdown,
+};
+
+/* S_RESPONSE: the backend declined the upgrade; its answer goes through. */
+static void response_timeout(struct session *s) { session_end(s, "upstream_timeout"); }
+static void response_revoked(struct session *s) { session_end(s, "token_revoked"); }
+
+const struct session_ops relay_response_ops = {
+    .client_write = relay_response,
+    .up_read = relay_response,
+    .timeout = response_timeout,
+    .revoked = response_revoked,
+};

@@ -4,7 +4,12 @@
 #define WSGATE_RELAY_H
 
 struct session;
+struct session_ops;
 struct relay_dir;
+
+/* The handler of a declined upgrade (S_RESPONSE): relay_response until
+ * the backend's answer is through. */
+extern const struct session_ops relay_response_ops;
 
 /* Bytes queued toward one side before reading the other side pauses. */
 #define RELAY_HIGH_WATER (256 * 1024)

@@ -51,8 +51,8 @@ static void on_up_write(struct bufferevent *bev, void *arg);
 static void on_up_event(struct bufferevent *bev, short what, void *arg);
 static void upstream_try(struct session *s);
 static void session_finish(struct session *s);
-static void session_reject(struct session *s, int status, const char *code,
-                           const char *desc, const char *extra);
+static const struct session_ops head_ops, check_ops, idle_ops, connect_ops, upgrade_head_ops,
+    flush_ops, dead_ops;
 static void admitted(struct session *s);
 static void on_check_done(void *arg, int result);
 
@@ -94,7 +94,7 @@ static struct session *session_create(struct worker *w, struct config *cfg, int 
     s->cfg = cfg;
     static unsigned long next_id;
     s->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
-    s->state = S_HEAD;
+    session_enter(s, S_HEAD, &head_ops);
     s->started_ms = s->last_activity_ms = util_now_ms();
     s->started_us = util_now_us();
     s->started_wall = util_wall_s();
@@ -193,7 +193,7 @@ static void session_kill(struct session *s)
 {
     if (s->state == S_DEAD)
         return;
-    s->state = S_DEAD;
+    session_enter(s, S_DEAD, &dead_ops);
     revoke_check_cancel(s->check);
     s->check = NULL;
     revoke_untrack(s->w->rv, &s->rv);
@@ -222,8 +222,8 @@ void session_abort(struct session *s)
 
 /* A rejection: the answer, then close. No upstream exists at this point,
  * except for a failed upstream head, which is dropped first. */
-static void session_reject(struct session *s, int status, const char *code,
-                           const char *desc, const char *extra)
+void session_reject(struct session *s, int status, const char *code, const char *desc,
+                    const char *extra)
 {
     const char *extras[2] = { extra, NULL };
 
@@ -287,7 +287,7 @@ static void head_received(struct session *s)
     /* Bytes the client sent after its head stay buffered until the 101. */
     bufferevent_disable(s->client, EV_READ);
     if (s->adm.have_claims && s->w->rv && s->cfg->redis) {
-        s->state = S_CHECK;
+        session_enter(s, S_CHECK, &check_ops);
         s->check = revoke_check_start(s->w->rv, &s->adm.claims, on_check_done, s);
         if (!s->check)
             on_check_done(s, REVOKE_UNAVAILABLE);
@@ -322,33 +322,7 @@ static void on_check_done(void *arg, int result)
     admitted(s);
 }
 
-static void on_expiry(evutil_socket_t fd, short what, void *arg)
-{
-    struct session *s = arg;
-
-    (void)fd;
-    (void)what;
-    switch (s->state) {
-    case S_RELAY:
-        relay_close(s, 4401, "token expired", "token_expired");
-        break;
-    case S_CHECK:
-    case S_CONNECTING:
-    case S_UPSTREAM_HEAD:
-    case S_HTTP_UPSTREAM_HEAD:
-        s->end_cause = "token_expired";
-        session_reject(s, 401, "invalid_token", "token expired",
-                       "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", "
-                       "error_description=\"token expired\"");
-        break;
-    case S_HTTP_RESPONSE:
-        session_end(s, "token_expired");
-        break;
-    default:
-        break;
-    }
-}
-
+static void on_expiry(evutil_socket_t fd, short what, void *arg);
 static void on_revoked(struct revoke_entry *e);
 
 /* The decision holds for the life of the socket: index the session for
@@ -403,36 +377,10 @@ void session_go_upstream(struct session *s)
         bufferevent_free(s->upstream);
         s->upstream = NULL;
     }
-    s->state = S_CONNECTING;
+    session_enter(s, S_CONNECTING, &connect_ops);
     s->up_first = upstream_first(s->adm.route);
     s->up_attempt = 0;
     upstream_try(s);
-}
-
-/* The session's token was revoked while it was live: close with 4403. */
-static void on_revoked(struct revoke_entry *e)
-{
-    struct session *s = (struct session *)((char *)e - offsetof(struct session, rv));
-
-    switch (s->state) {
-    case S_RELAY:
-        relay_close(s, 4403, "token revoked", "token_revoked");
-        break;
-    case S_CONNECTING:
-    case S_UPSTREAM_HEAD:
-    case S_HTTP_UPSTREAM_HEAD:
-        s->end_cause = "token_revoked";
-        session_reject(s, 401, "invalid_token", "token revoked",
-                       "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", "
-                       "error_description=\"token revoked\"");
-        break;
-    case S_RESPONSE:
-    case S_HTTP_RESPONSE:
-        session_end(s, "token_revoked");
-        break;
-    default:
-        break;
-    }
 }
 
 static void read_head(struct session *s)
@@ -537,7 +485,7 @@ static void upstream_connected(struct session *s)
         session_reject(s, 500, "internal_error", "cannot build upstream request", NULL);
         return;
     }
-    s->state = S_UPSTREAM_HEAD;
+    session_enter(s, S_UPSTREAM_HEAD, &upgrade_head_ops);
     s->head_scanned = 0;
     bufferevent_setwatermark(s->upstream, EV_READ, 0, s->cfg->max_header_size + 1);
     bufferevent_enable(s->upstream, EV_READ | EV_WRITE);
@@ -587,7 +535,7 @@ static void upstream_head_received(struct session *s, char *head, size_t len)
         slog(LOG_INFO, s, "upstream answered %d, closing", resp.status);
         s->end_cause = "upstream_declined";
         metrics_reject(&s->w->m, s->end_cause);
-        s->state = S_RESPONSE;
+        session_enter(s, S_RESPONSE, &relay_response_ops);
         s->resp_left = response_body_length(&resp);
         bufferevent_setwatermark(s->upstream, EV_READ, 0, RELAY_HIGH_WATER);
         arm_timer(s, s->cfg->handshake_timeout_ms);
@@ -670,7 +618,7 @@ static void session_finish(struct session *s)
 {
     if (s->state == S_DEAD || s->state == S_FLUSH)
         return;
-    s->state = S_FLUSH;
+    session_enter(s, S_FLUSH, &flush_ops);
     if (s->client) {
         bufferevent_disable(s->client, EV_READ);
         bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
@@ -694,29 +642,6 @@ void session_end(struct session *s, const char *cause)
     session_finish(s);
 }
 
-void session_shutdown(struct session *s, int code, const char *reason)
-{
-    switch (s->state) {
-    case S_RELAY:
-        relay_close(s, code, reason, "shutdown");
-        break;
-    case S_CLOSING:
-    case S_FLUSH:
-    case S_DEAD:
-        break;
-    case S_HTTP_UPSTREAM_HEAD:
-    case S_HTTP_RESPONSE:
-        httpproxy_last_response(s);
-        break;
-    case S_HTTP_IDLE:
-        session_end(s, "shutdown");
-        break;
-    default:
-        s->end_cause = "shutdown";
-        session_kill(s);
-    }
-}
-
 void session_next_request(struct session *s)
 {
     revoke_untrack(s->w->rv, &s->rv);
@@ -736,7 +661,7 @@ void session_next_request(struct session *s)
     s->end_cause = NULL;
     s->c2u.bytes = s->u2c.bytes = 0;
     s->started_ms = util_now_ms();
-    s->state = S_HTTP_IDLE;
+    session_enter(s, S_HTTP_IDLE, &idle_ops);
     evtimer_del(s->timer);
     bufferevent_setwatermark(s->client, EV_READ, 0, s->cfg->max_header_size + 1);
     bufferevent_enable(s->client, EV_READ);
@@ -745,20 +670,242 @@ void session_next_request(struct session *s)
         return;
     }
     /* A pipelined request is already here. */
-    s->state = S_HEAD;
+    session_enter(s, S_HEAD, &head_ops);
     arm_timer(s, s->cfg->handshake_timeout_ms);
     read_head(s);
 }
 
-/* A kept-alive upstream spoke or closed between two requests: whatever it
- * said answers nothing, so it cannot carry the next one. */
-static void drop_idle_upstream(struct session *s)
+void session_drop_upstream(struct session *s)
 {
     if (s->upstream) {
         bufferevent_free(s->upstream);
         s->upstream = NULL;
     }
 }
+
+/* ---- handlers of the core and the intake --------------------------------- */
+
+void session_enter(struct session *s, enum session_state st, const struct session_ops *ops)
+{
+    s->state = st;
+    s->ops = ops;
+}
+
+void session_reject_token(struct session *s, const char *desc, const char *cause)
+{
+    char extra[200];
+
+    snprintf(extra, sizeof(extra),
+             "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", "
+             "error_description=\"%s\"", desc);
+    s->end_cause = cause;
+    session_reject(s, 401, "invalid_token", desc, extra);
+}
+
+static void token_expired(struct session *s)
+{
+    session_reject_token(s, "token expired", "token_expired");
+}
+
+static void token_revoked(struct session *s)
+{
+    session_reject_token(s, "token revoked", "token_revoked");
+}
+
+static void idle_up_event(struct session *s, short what)
+{
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        session_drop_upstream(s);
+}
+
+/* S_HEAD: the request head, within handshake_timeout. */
+static void head_timeout(struct session *s)
+{
+    if (s->tls && !s->tls_ready) {
+        /* No TLS yet: nobody could read a 408. */
+        slog(LOG_INFO, s, "TLS handshake not complete in time");
+        s->end_cause = "tls_handshake_timeout";
+        metrics_reject(&s->w->m, s->end_cause);
+        session_kill(s);
+        return;
+    }
+    slog(LOG_INFO, s, "rejected 408: request head not complete in time");
+    s->end_cause = "request_timeout";
+    session_reject(s, 408, "request_timeout", "request head not received in time", NULL);
+}
+
+static const struct session_ops head_ops = {
+    .client_read = read_head,
+    .up_read = session_drop_upstream,
+    .up_event = idle_up_event,
+    .timeout = head_timeout,
+};
+
+/* S_CHECK: the Redis lookup has its own deadline (redis_timeout). */
+static const struct session_ops check_ops = {
+    .up_read = session_drop_upstream,
+    .up_event = idle_up_event,
+    .expired = token_expired,
+};
+
+/* S_HTTP_IDLE: keep-alive between two plain requests. */
+static void idle_client_read(struct session *s)
+{
+    /* The next request begins: its head has handshake_timeout. */
+    session_enter(s, S_HEAD, &head_ops);
+    evtimer_del(s->timer);
+    arm_timer(s, s->cfg->handshake_timeout_ms);
+    read_head(s);
+}
+
+static void idle_client_event(struct session *s, short what)
+{
+    /* Earlier responses may still be on their way out. */
+    session_end(s, what & BEV_EVENT_ERROR ? "client_error" : "client_closed");
+}
+
+static void idle_timeout(struct session *s)
+{
+    session_end(s, "keepalive_timeout");
+}
+
+static void idle_shutdown(struct session *s, int code, const char *reason)
+{
+    (void)code;
+    (void)reason;
+    session_end(s, "shutdown");
+}
+
+static const struct session_ops idle_ops = {
+    .client_read = idle_client_read,
+    .client_event = idle_client_event,
+    .up_read = session_drop_upstream,
+    .up_event = idle_up_event,
+    .timeout = idle_timeout,
+    .shutdown = idle_shutdown,
+};
+
+/* S_CONNECTING: one upstream after the other, upstream_connect_timeout each. */
+static void connect_up_event(struct session *s, short what)
+{
+    struct bufferevent *bev = s->upstream;
+
+    if (what & BEV_EVENT_CONNECTED) {
+        char d[96];
+        evtimer_del(s->timer);
+        if (bufferevent_openssl_get_ssl(bev))
+            slog(LOG_DEBUG, s, "upstream TLS: %s", tls_describe(bev, d, sizeof(d)));
+        upstream_connected(s);
+    } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        char why[256];
+        evtimer_del(s->timer);
+        if (bufferevent_openssl_get_ssl(bev)) {
+            tls_error_text(bev, what, why, sizeof(why));
+            upstream_failed_why(s, 0, why);
+        } else {
+            upstream_failed(s, 0);
+        }
+    }
+}
+
+static void connect_timeout(struct session *s)
+{
+    upstream_failed(s, 1);
+}
+
+static const struct session_ops connect_ops = {
+    .up_event = connect_up_event,
+    .timeout = connect_timeout,
+    .expired = token_expired,
+    .revoked = token_revoked,
+};
+
+/* S_UPSTREAM_HEAD: the backend's answer to the upgrade. */
+static void upgrade_head_up_event(struct session *s, short what)
+{
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        return;
+    slog(LOG_WARNING, s, "upstream closed before its response head");
+    s->end_cause = "upstream_closed";
+    session_reject(s, 502, "bad_gateway", "upstream closed the connection", NULL);
+}
+
+static void upgrade_head_timeout(struct session *s)
+{
+    slog(LOG_WARNING, s, "upstream sent no response head in time");
+    s->end_cause = "upstream_timeout";
+    session_reject(s, 504, "gateway_timeout", "upstream did not answer in time", NULL);
+}
+
+static const struct session_ops upgrade_head_ops = {
+    .up_read = read_upstream_head,
+    .up_event = upgrade_head_up_event,
+    .timeout = upgrade_head_timeout,
+    .expired = token_expired,
+    .revoked = token_revoked,
+};
+
+/* S_FLUSH: what is queued leaves, then both sides close (FLUSH_WAIT_MS). */
+static void drain_client(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->client);
+
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void drain_upstream(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->upstream);
+
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void flush_client_event(struct session *s, short what)
+{
+    (void)what;
+    s->client_done = 1;
+    finish_check(s);
+}
+
+static void flush_up_event(struct session *s, short what)
+{
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        return;
+    s->upstream_done = 1;
+    finish_check(s);
+}
+
+static void nothing_on_shutdown(struct session *s, int code, const char *reason)
+{
+    (void)s;
+    (void)code;
+    (void)reason;
+}
+
+static const struct session_ops flush_ops = {
+    .client_read = drain_client,
+    .client_write = finish_check,
+    .client_event = flush_client_event,
+    .up_read = drain_upstream,
+    .up_write = finish_check,
+    .up_event = flush_up_event,
+    .timeout = session_kill,
+    .shutdown = nothing_on_shutdown,
+};
+
+/* S_DEAD: callbacks are off; the timer frees the session at the next turn. */
+static void dead_event(struct session *s, short what)
+{
+    (void)s;
+    (void)what;
+}
+
+static const struct session_ops dead_ops = {
+    .client_event = dead_event,
+    .up_event = dead_event,
+    .timeout = session_free,
+    .shutdown = nothing_on_shutdown,
+};
 
 /* ---- callbacks --------------------------------------------------------- */
 
@@ -778,90 +925,17 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    switch (s->state) {
-    case S_HEAD:
-        if (s->tls && !s->tls_ready) {
-            /* No TLS yet: nobody could read a 408. */
-            slog(LOG_INFO, s, "TLS handshake not complete in time");
-            s->end_cause = "tls_handshake_timeout";
-            metrics_reject(&s->w->m, s->end_cause);
-            session_kill(s);
-            break;
-        }
-        slog(LOG_INFO, s, "rejected 408: request head not complete in time");
-        s->end_cause = "request_timeout";
-        session_reject(s, 408, "request_timeout", "request head not received in time", NULL);
-        break;
-    case S_CHECK:
-        break;
-    case S_CONNECTING:
-        upstream_failed(s, 1);
-        break;
-    case S_UPSTREAM_HEAD:
-        slog(LOG_WARNING, s, "upstream sent no response head in time");
-        s->end_cause = "upstream_timeout";
-        session_reject(s, 504, "gateway_timeout", "upstream did not answer in time", NULL);
-        break;
-    case S_RESPONSE:
-        session_end(s, "upstream_timeout");
-        break;
-    case S_RELAY:
-        relay_idle_check(s);
-        break;
-    case S_CLOSING:
-        session_end(s, s->end_cause);
-        break;
-    case S_FLUSH:
-        session_kill(s);
-        break;
-    case S_DEAD:
-        session_free(s);
-        break;
-    case S_HTTP_UPSTREAM_HEAD:
-    case S_HTTP_RESPONSE:
-        httpproxy_timer(s);
-        break;
-    case S_HTTP_IDLE:
-        session_end(s, "keepalive_timeout");
-        break;
-    case S_SIO_BODY:
-        socketio_post_timer(s);
-        break;
-    }
+    if (s->ops->timeout)
+        s->ops->timeout(s);
 }
 
 static void on_client_read(struct bufferevent *bev, void *arg)
 {
     struct session *s = arg;
 
-    switch (s->state) {
-    case S_HEAD:
-        read_head(s);
-        break;
-    case S_RELAY:
-    case S_CLOSING:
-        relay_pump(s, &s->c2u);
-        break;
-    case S_FLUSH:
-        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
-        break;
-    case S_HTTP_UPSTREAM_HEAD:
-    case S_HTTP_RESPONSE:
-        httpproxy_client_read(s);
-        break;
-    case S_SIO_BODY:
-        socketio_post_read(s);
-        break;
-    case S_HTTP_IDLE:
-        /* The next request begins: its head has handshake_timeout. */
-        s->state = S_HEAD;
-        evtimer_del(s->timer);
-        arm_timer(s, s->cfg->handshake_timeout_ms);
-        read_head(s);
-        break;
-    default:
-        break;
-    }
+    (void)bev;
+    if (s->ops->client_read)
+        s->ops->client_read(s);
     tls_kick(s);
 }
 
@@ -869,33 +943,9 @@ static void on_up_read(struct bufferevent *bev, void *arg)
 {
     struct session *s = arg;
 
-    switch (s->state) {
-    case S_UPSTREAM_HEAD:
-        read_upstream_head(s);
-        break;
-    case S_RESPONSE:
-        relay_response(s);
-        break;
-    case S_RELAY:
-    case S_CLOSING:
-        relay_pump(s, &s->u2c);
-        break;
-    case S_FLUSH:
-        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
-        break;
-    case S_HTTP_UPSTREAM_HEAD:
-    case S_HTTP_RESPONSE:
-        httpproxy_up_read(s);
-        break;
-    case S_HEAD:
-    case S_CHECK:
-    case S_HTTP_IDLE:
-    case S_SIO_BODY:
-        drop_idle_upstream(s);
-        break;
-    default:
-        break;
-    }
+    (void)bev;
+    if (s->ops->up_read)
+        s->ops->up_read(s);
     tls_kick(s);
 }
 
@@ -904,14 +954,8 @@ static void on_client_write(struct bufferevent *bev, void *arg)
     struct session *s = arg;
 
     (void)bev;
-    if (s->state == S_FLUSH)
-        finish_check(s);
-    else if (s->state == S_RELAY || s->state == S_CLOSING)
-        relay_resume(s, &s->u2c);
-    else if (s->state == S_RESPONSE)
-        relay_response(s);
-    else if (s->state == S_HTTP_RESPONSE)
-        httpproxy_client_write(s);
+    if (s->ops->client_write)
+        s->ops->client_write(s);
     tls_kick(s);
 }
 
@@ -920,12 +964,8 @@ static void on_up_write(struct bufferevent *bev, void *arg)
     struct session *s = arg;
 
     (void)bev;
-    if (s->state == S_FLUSH)
-        finish_check(s);
-    else if (s->state == S_RELAY || s->state == S_CLOSING)
-        relay_resume(s, &s->c2u);
-    else if (s->state == S_HTTP_UPSTREAM_HEAD || s->state == S_HTTP_RESPONSE)
-        httpproxy_up_write(s);
+    if (s->ops->up_write)
+        s->ops->up_write(s);
     tls_kick(s);
 }
 
@@ -953,33 +993,13 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
     }
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
         return;
-    switch (s->state) {
-    case S_FLUSH:
-        s->client_done = 1;
-        finish_check(s);
-        break;
-    case S_RELAY:
-    case S_CLOSING:
-        /* Whatever the client still had to say was pumped on read; after
-         * an EOF it may still read what is queued for it. */
-        if (what & BEV_EVENT_ERROR)
-            s->client_done = 1;
-        session_end(s, what & BEV_EVENT_ERROR ? "client_error" : "client_closed");
-        break;
-    case S_HTTP_UPSTREAM_HEAD:
-    case S_HTTP_RESPONSE:
-        httpproxy_client_event(s, what);
-        break;
-    case S_HTTP_IDLE:
-        /* Earlier responses may still be on their way out. */
-        session_end(s, what & BEV_EVENT_ERROR ? "client_error" : "client_closed");
-        break;
-    default:
-        if (!s->end_cause)
-            s->end_cause = "client_closed";
-        session_kill(s);
-        break;
+    if (s->ops->client_event) {
+        s->ops->client_event(s, what);
+        return;
     }
+    if (!s->end_cause)
+        s->end_cause = "client_closed";
+    session_kill(s);
 }
 
 static void on_up_event(struct bufferevent *bev, short what, void *arg)
@@ -987,60 +1007,44 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     struct session *s = arg;
 
     (void)bev;
-    if (s->state == S_CONNECTING) {
-        if (what & BEV_EVENT_CONNECTED) {
-            char d[96];
-            evtimer_del(s->timer);
-            if (bufferevent_openssl_get_ssl(bev))
-                slog(LOG_DEBUG, s, "upstream TLS: %s", tls_describe(bev, d, sizeof(d)));
-            upstream_connected(s);
-        } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-            char why[256];
-            evtimer_del(s->timer);
-            if (bufferevent_openssl_get_ssl(bev)) {
-                tls_error_text(bev, what, why, sizeof(why));
-                upstream_failed_why(s, 0, why);
-            } else {
-                upstream_failed(s, 0);
-            }
-        }
+    if (s->ops->up_event) {
+        s->ops->up_event(s, what);
         return;
     }
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
         return;
-    switch (s->state) {
-    case S_UPSTREAM_HEAD:
-        slog(LOG_WARNING, s, "upstream closed before its response head");
-        s->end_cause = "upstream_closed";
-        session_reject(s, 502, "bad_gateway", "upstream closed the connection", NULL);
-        break;
-    case S_FLUSH:
+    if (what & BEV_EVENT_ERROR)
         s->upstream_done = 1;
-        finish_check(s);
-        break;
-    case S_HTTP_UPSTREAM_HEAD:
-    case S_HTTP_RESPONSE:
-        if (httpproxy_up_event(s, what)) {
-            bufferevent_free(s->upstream);
-            s->upstream = NULL;
-            s->state = S_CONNECTING;
-            s->up_first = upstream_first(s->adm.route);
-            s->up_attempt = 0;
-            upstream_try(s);
-        }
-        break;
-    case S_HEAD:
-    case S_CHECK:
-    case S_HTTP_IDLE:
-    case S_SIO_BODY:
-        drop_idle_upstream(s);
-        break;
-    default:
-        if (what & BEV_EVENT_ERROR)
-            s->upstream_done = 1;
-        session_end(s, what & BEV_EVENT_ERROR ? "upstream_error" : "upstream_closed");
-        break;
+    session_end(s, what & BEV_EVENT_ERROR ? "upstream_error" : "upstream_closed");
+}
+
+static void on_expiry(evutil_socket_t fd, short what, void *arg)
+{
+    struct session *s = arg;
+
+    (void)fd;
+    (void)what;
+    if (s->ops->expired)
+        s->ops->expired(s);
+}
+
+/* The session's token was revoked while it was live. */
+static void on_revoked(struct revoke_entry *e)
+{
+    struct session *s = (struct session *)((char *)e - offsetof(struct session, rv));
+
+    if (s->ops->revoked)
+        s->ops->revoked(s);
+}
+
+void session_shutdown(struct session *s, int code, const char *reason)
+{
+    if (s->ops->shutdown) {
+        s->ops->shutdown(s, code, reason);
+        return;
     }
+    s->end_cause = "shutdown";
+    session_kill(s);
 }
 
 static const char *state_name(enum session_state st)

@@ -20,6 +20,7 @@ struct evbuffer;
 struct revoke_check;
 struct http_exchange;
 struct sio_session;
+struct session;
 
 enum session_state {
     S_HEAD,             /* reading the client's request head (handshake_timeout) */
@@ -50,12 +51,32 @@ struct relay_dir {
     int fd;                         /* the source's socket when it is plain TCP, else -1 */
 };
 
+/* The current handler of a session: the core's libevent callbacks call
+ * these and nothing else. A NULL entry takes the core's default: reads
+ * and writes do nothing, a client EOF or error ends the session at once,
+ * an upstream EOF or error ends it after a flush, expiry and revocation
+ * are ignored, shutdown drops the session. Handlers change the handler
+ * with session_enter(). */
+struct session_ops {
+    void (*client_read)(struct session *s);
+    void (*client_write)(struct session *s);
+    void (*client_event)(struct session *s, short what);   /* EOF or ERROR only */
+    void (*up_read)(struct session *s);
+    void (*up_write)(struct session *s);
+    void (*up_event)(struct session *s, short what);       /* every event, CONNECTED too */
+    void (*timeout)(struct session *s);                    /* the session's one deadline */
+    void (*expired)(struct session *s);                    /* exp + leeway passed */
+    void (*revoked)(struct session *s);                    /* the token was revoked */
+    void (*shutdown)(struct session *s, int code, const char *reason);
+};
+
 struct session {
     struct session *prev, *next;    /* worker's list */
     unsigned long id;
     struct worker *w;
     struct config *cfg;             /* the configuration this session started with */
-    enum session_state state;
+    enum session_state state;       /* what the handler is doing, for /sessions and checks */
+    const struct session_ops *ops;  /* the current handler; set by session_enter only */
     struct bufferevent *client;
     struct bufferevent *upstream;
     struct event *timer;            /* the one deadline of the current state */
@@ -109,6 +130,20 @@ struct session *session_new_tls(struct worker *w, struct config *cfg, int fd,
 /* Ends the session as the gateway: relaying sessions get close frames with
  * code and reason at frame boundaries; others are closed at once. */
 void session_shutdown(struct session *s, int code, const char *reason);
+/* The handler changes: st is what the session does from now on, ops the
+ * handler doing it. */
+void session_enter(struct session *s, enum session_state st, const struct session_ops *ops);
+/* The one reply writer for wsgate's own answers: drops an upstream that
+ * exists, writes the rejection (extra: one header line or NULL), counts
+ * it, then flushes and closes. */
+void session_reject(struct session *s, int status, const char *code, const char *desc,
+                    const char *extra);
+/* 401 invalid_token with the reason (a token that expired or was revoked
+ * before the backend answered). */
+void session_reject_token(struct session *s, const char *desc, const char *cause);
+/* A kept-alive upstream spoke or closed between two requests: it cannot
+ * carry the next one. */
+void session_drop_upstream(struct session *s);
 /* Stops relaying, lets queued bytes leave, then closes both sides. */
 void session_end(struct session *s, const char *cause);
 /* One JSON object describing a live session (for /sessions). */

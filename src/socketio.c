@@ -228,6 +228,7 @@ static int claims_hold(const struct route *r, const char *nsp, const struct jwt_
 }
 
 static void on_lookup(void *arg, int result);
+static const struct session_ops post_ops;
 
 /* The Redis verdict on a CONNECT token: 1 known (in *result), 0 lookup
  * started or under way (the caller waits), -1 too many lookups. */
@@ -589,7 +590,7 @@ void socketio_post_start(struct session *s)
     x->post_ready = 0;
     x->post_left = len;
     x->post_reading = 1;
-    s->state = S_SIO_BODY;
+    session_enter(s, S_SIO_BODY, &post_ops);
     evtimer_del(s->timer);
     {
         struct timeval tv = { (time_t)(s->cfg->handshake_timeout_ms / 1000),
@@ -684,3 +685,18 @@ void socketio_request_done(struct session *s)
     evbuffer_drain(s->sio->post_in, evbuffer_get_length(s->sio->post_in));
     evbuffer_drain(s->sio->post_out, evbuffer_get_length(s->sio->post_out));
 }
+
+static void post_up_event(struct session *s, short what)
+{
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        session_drop_upstream(s);
+}
+
+/* S_SIO_BODY: a polling POST body is read whole (handshake_timeout)
+ * before anything goes upstream. */
+static const struct session_ops post_ops = {
+    .client_read = socketio_post_read,
+    .up_read = session_drop_upstream,
+    .up_event = post_up_event,
+    .timeout = socketio_post_timer,
+};
