@@ -64,12 +64,6 @@ void httpproxy_free(struct http_exchange *hx)
     free(hx);
 }
 
-static void arm(struct session *s, int64_t ms)
-{
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
-    evtimer_add(s->timer, &tv);
-}
-
 /* A failure before the final response head went out: the client gets our
  * own answer and the connection closes (the upstream is dropped at once:
  * it holds a request we will not finish). After the head went out there
@@ -241,7 +235,7 @@ void httpproxy_start(struct session *s, int reused)
     bufferevent_setwatermark(s->client, EV_WRITE, RELAY_LOW_WATER, 0);
     bufferevent_enable(s->upstream, EV_READ | EV_WRITE);
     evtimer_del(s->timer);
-    arm(s, s->cfg->upstream_read_timeout_ms);
+    session_arm(s, s->cfg->upstream_read_timeout_ms);
     slog(LOG_DEBUG, s, "http %.*s %s upstream, route %s", (int)req->method_len, req->method,
          reused ? "on a kept-alive" : "on a new", s->adm.route->prefix);
     pump_request(s);
@@ -585,7 +579,7 @@ static void timeout(struct session *s)
     int64_t quiet = util_now_ms() - s->last_activity_ms;
 
     if (quiet < limit) {
-        arm(s, limit - quiet);
+        session_arm(s, limit - quiet);
         return;
     }
     if (!hx->final_head && !hx->req_done) {

@@ -45,12 +45,6 @@ static struct bufferevent *dir_sink(struct session *s, struct relay_dir *d)
     return d == &s->c2u ? s->upstream : s->client;
 }
 
-static void arm(struct session *s, int64_t ms)
-{
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
-    evtimer_add(s->timer, &tv);
-}
-
 static const struct session_ops relay_ops, closing_ops;
 
 void relay_start(struct session *s)
@@ -75,7 +69,7 @@ void relay_start(struct session *s)
     bufferevent_enable(s->upstream, EV_READ | EV_WRITE);
     evtimer_del(s->timer);
     if (s->cfg->idle_timeout_ms > 0)
-        arm(s, s->cfg->idle_timeout_ms);
+        session_arm(s, s->cfg->idle_timeout_ms);
     /* Either side may already have sent frames behind the heads. */
     relay_pump(s, &s->c2u);
     if (s->state == S_RELAY)
@@ -104,7 +98,7 @@ static int close_begin(struct session *s, int code, const char *reason, const ch
     s->c2u.inject_code = code;
     s->u2c.inject_code = code;
     evtimer_del(s->timer);
-    arm(s, CLOSE_WAIT_MS);
+    session_arm(s, CLOSE_WAIT_MS);
     return 0;
 }
 
@@ -309,7 +303,7 @@ void relay_idle_check(struct session *s)
     if (quiet >= idle)
         relay_close(s, 1001, "idle timeout", "idle_timeout");
     else
-        arm(s, idle - quiet);
+        session_arm(s, idle - quiet);
 }
 
 void relay_response(struct session *s)

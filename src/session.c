@@ -56,7 +56,7 @@ static const struct session_ops head_ops, check_ops, idle_ops, connect_ops, upgr
 static void admitted(struct session *s);
 static void on_check_done(void *arg, int result);
 
-static void arm_timer(struct session *s, int64_t ms)
+void session_arm(struct session *s, int64_t ms)
 {
     struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
     evtimer_add(s->timer, &tv);
@@ -133,7 +133,7 @@ static struct session *session_create(struct worker *w, struct config *cfg, int 
     bufferevent_setwatermark(s->client, EV_READ, 0, cfg->max_header_size + 1);
     bufferevent_setcb(s->client, on_client_read, on_client_write, on_client_event, s);
     bufferevent_enable(s->client, EV_READ);
-    arm_timer(s, cfg->handshake_timeout_ms);
+    session_arm(s, cfg->handshake_timeout_ms);
     /* Limits answer at once; the request, if any, is read and dropped. */
     if (__atomic_load_n(&worker_connections, __ATOMIC_RELAXED) > cfg->max_connections) {
         s->end_cause = "too_many_connections";
@@ -210,7 +210,7 @@ static void session_kill(struct session *s)
         bufferevent_disable(s->upstream, EV_READ | EV_WRITE);
     accesslog_session(s);
     evtimer_del(s->timer);
-    arm_timer(s, 0);
+    session_arm(s, 0);
 }
 
 void session_abort(struct session *s)
@@ -459,7 +459,7 @@ static void upstream_try(struct session *s)
         return;
     }
     bufferevent_setcb(s->upstream, on_up_read, on_up_write, on_up_event, s);
-    arm_timer(s, s->cfg->upstream_connect_timeout_ms);
+    session_arm(s, s->cfg->upstream_connect_timeout_ms);
     if (bufferevent_socket_connect(s->upstream, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
         /* Immediate failure: the event callback may not run. */
         evtimer_del(s->timer);
@@ -489,7 +489,7 @@ static void upstream_connected(struct session *s)
     s->head_scanned = 0;
     bufferevent_setwatermark(s->upstream, EV_READ, 0, s->cfg->max_header_size + 1);
     bufferevent_enable(s->upstream, EV_READ | EV_WRITE);
-    arm_timer(s, s->cfg->handshake_timeout_ms);
+    session_arm(s, s->cfg->handshake_timeout_ms);
 }
 
 /* ---- S_UPSTREAM_HEAD -------------------------------------------------- */
@@ -538,7 +538,7 @@ static void upstream_head_received(struct session *s, char *head, size_t len)
         session_enter(s, S_RESPONSE, &relay_response_ops);
         s->resp_left = response_body_length(&resp);
         bufferevent_setwatermark(s->upstream, EV_READ, 0, RELAY_HIGH_WATER);
-        arm_timer(s, s->cfg->handshake_timeout_ms);
+        session_arm(s, s->cfg->handshake_timeout_ms);
         relay_response(s);
         return;
     }
@@ -609,7 +609,7 @@ static void finish_check(struct session *s)
     if (!s->lingering && side_flushed(s->client) && side_flushed(s->upstream)) {
         /* Everything is out; the peers get a short while to close. */
         s->lingering = 1;
-        arm_timer(s, LINGER_MS);
+        session_arm(s, LINGER_MS);
     }
 }
 
@@ -631,7 +631,7 @@ static void session_finish(struct session *s)
         bufferevent_setwatermark(s->upstream, EV_READ, 0, 0);
         bufferevent_enable(s->upstream, EV_WRITE);
     }
-    arm_timer(s, FLUSH_WAIT_MS);
+    session_arm(s, FLUSH_WAIT_MS);
     finish_check(s);
 }
 
@@ -666,12 +666,12 @@ void session_next_request(struct session *s)
     bufferevent_setwatermark(s->client, EV_READ, 0, s->cfg->max_header_size + 1);
     bufferevent_enable(s->client, EV_READ);
     if (evbuffer_get_length(bufferevent_get_input(s->client)) == 0) {
-        arm_timer(s, s->cfg->keepalive_timeout_ms);
+        session_arm(s, s->cfg->keepalive_timeout_ms);
         return;
     }
     /* A pipelined request is already here. */
     session_enter(s, S_HEAD, &head_ops);
-    arm_timer(s, s->cfg->handshake_timeout_ms);
+    session_arm(s, s->cfg->handshake_timeout_ms);
     read_head(s);
 }
 
@@ -754,7 +754,7 @@ static void idle_client_read(struct session *s)
     /* The next request begins: its head has handshake_timeout. */
     session_enter(s, S_HEAD, &head_ops);
     evtimer_del(s->timer);
-    arm_timer(s, s->cfg->handshake_timeout_ms);
+    session_arm(s, s->cfg->handshake_timeout_ms);
     read_head(s);
 }
 

@@ -133,6 +133,9 @@ void session_shutdown(struct session *s, int code, const char *reason);
 /* The handler changes: st is what the session does from now on, ops the
  * handler doing it. */
 void session_enter(struct session *s, enum session_state st, const struct session_ops *ops);
+/* The session's one deadline: the current handler's timeout runs in ms
+ * milliseconds (replacing any earlier deadline). */
+void session_arm(struct session *s, int64_t ms);
 /* The one reply writer for wsgate's own answers: drops an upstream that
  * exists, writes the rejection (extra: one header line or NULL), counts
  * it, then flushes and closes. */

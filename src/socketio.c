@@ -591,12 +591,7 @@ void socketio_post_start(struct session *s)
     x->post_left = len;
     x->post_reading = 1;
     session_enter(s, S_SIO_BODY, &post_ops);
-    evtimer_del(s->timer);
-    {
-        struct timeval tv = { (time_t)(s->cfg->handshake_timeout_ms / 1000),
-                              (suseconds_t)((s->cfg->handshake_timeout_ms % 1000) * 1000) };
-        evtimer_add(s->timer, &tv);
-    }
+    session_arm(s, s->cfg->handshake_timeout_ms);
     bufferevent_setwatermark(s->client, EV_READ, 0, RELAY_HIGH_WATER);
     bufferevent_enable(s->client, EV_READ);
     socketio_post_read(s);
