@@ -11,7 +11,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "session.h"
+#include "http.h"
 #include "util.h"
 
 static void json_str(struct evbuffer *b, const char *s, size_t n)
@@ -73,9 +73,9 @@ static int is_token_param(const struct config *cfg, const char *name, size_t len
 }
 
 /* path?query with the value of every query token source replaced. */
-static void redacted_target(struct evbuffer *b, const struct session *s)
+static void redacted_target(struct evbuffer *b, const struct config *cfg,
+                            const struct http_request *r)
 {
-    const struct http_request *r = &s->req;
     char tmp[4096];
     size_t o = 0;
 
@@ -94,7 +94,7 @@ static void redacted_target(struct evbuffer *b, const struct session *s)
             const char *piece = q;
             size_t plen = (size_t)(stop - q);
             char red[512];
-            if (eq && is_token_param(s->cfg, q, namelen) && namelen < sizeof(red) - 10) {
+            if (eq && is_token_param(cfg, q, namelen) && namelen < sizeof(red) - 10) {
                 memcpy(red, q, namelen);
                 memcpy(red + namelen, "=REDACTED", 9);
                 piece = red;
@@ -115,21 +115,18 @@ plain:
     json_str(b, r->path, r->path_len > 1024 ? 1024 : r->path_len);
 }
 
-void accesslog_session(const struct session *s)
+void accesslog_write(const struct config *cfg, const struct access_record *a)
 {
-    const struct config *cfg = s->cfg;
+    const struct http_request *req = a->req;
     struct evbuffer *b;
     char ts[40];
     struct timeval tv;
     struct tm tm;
-    int64_t dur = util_now_ms() - s->started_ms;
-    const char *sub = s->adm.have_claims ? s->adm.claims.sub : NULL;
-    const char *jti = s->adm.have_claims ? s->adm.claims.jti : NULL;
 
     if (cfg->access_log == LOGT_OFF)
         return;
     /* Connections that never sent a request are not worth a line. */
-    if (!s->have_req && s->status == 0)
+    if (!req && a->status == 0)
         return;
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
@@ -140,47 +137,47 @@ void accesslog_session(const struct session *s)
         return;
     if (cfg->access_log_json) {
         evbuffer_add_printf(b, "{\"time\":\"%s\",\"remote\":", ts);
-        json_cstr(b, s->peer);
+        json_cstr(b, a->peer);
         evbuffer_add_printf(b, ",\"method\":");
-        if (s->have_req)
-            json_str(b, s->req.method, s->req.method_len);
+        if (req)
+            json_str(b, req->method, req->method_len);
         else
             json_cstr(b, NULL);
         evbuffer_add_printf(b, ",\"path\":");
-        if (s->have_req)
-            redacted_target(b, s);
+        if (req)
+            redacted_target(b, cfg, req);
         else
             json_cstr(b, NULL);
         evbuffer_add_printf(b, ",\"route\":");
-        json_cstr(b, s->adm.route ? s->adm.route->prefix : NULL);
-        evbuffer_add_printf(b, ",\"status\":%d,\"reason\":", s->status);
-        json_cstr(b, s->end_cause);
+        json_cstr(b, a->route);
+        evbuffer_add_printf(b, ",\"status\":%d,\"reason\":", a->status);
+        json_cstr(b, a->reason);
         evbuffer_add_printf(b, ",\"sub\":");
-        json_cstr(b, sub);
+        json_cstr(b, a->sub);
         evbuffer_add_printf(b, ",\"jti\":");
-        json_cstr(b, jti);
+        json_cstr(b, a->jti);
         evbuffer_add_printf(b, ",\"duration_ms\":%lld,\"bytes_in\":%llu,\"bytes_out\":%llu,\"close_code\":",
-                            (long long)dur, (unsigned long long)s->c2u.bytes,
-                            (unsigned long long)s->u2c.bytes);
-        if (s->close_code)
-            evbuffer_add_printf(b, "%d}\n", s->close_code);
+                            (long long)a->duration_ms, (unsigned long long)a->bytes_in,
+                            (unsigned long long)a->bytes_out);
+        if (a->close_code)
+            evbuffer_add_printf(b, "%d}\n", a->close_code);
         else
             evbuffer_add_printf(b, "null}\n");
     } else {
-        evbuffer_add_printf(b, "%s %s \"", ts, s->peer);
-        if (s->have_req) {
-            evbuffer_add(b, s->req.method, s->req.method_len);
+        evbuffer_add_printf(b, "%s %s \"", ts, a->peer);
+        if (req) {
+            evbuffer_add(b, req->method, req->method_len);
             evbuffer_add(b, " ", 1);
-            evbuffer_add(b, s->req.path, s->req.path_len);
+            evbuffer_add(b, req->path, req->path_len);
         }
-        evbuffer_add_printf(b, "\" %d %s route=%s sub=", s->status, s->end_cause ? s->end_cause : "-",
-                            s->adm.route ? s->adm.route->prefix : "-");
-        plain_str(b, sub);
+        evbuffer_add_printf(b, "\" %d %s route=%s sub=", a->status, a->reason ? a->reason : "-",
+                            a->route ? a->route : "-");
+        plain_str(b, a->sub);
         evbuffer_add(b, " jti=", 5);
-        plain_str(b, jti);
-        evbuffer_add_printf(b, " %lldms in=%llu out=%llu close=%d\n", (long long)dur,
-                            (unsigned long long)s->c2u.bytes, (unsigned long long)s->u2c.bytes,
-                            s->close_code);
+        plain_str(b, a->jti);
+        evbuffer_add_printf(b, " %lldms in=%llu out=%llu close=%d\n", (long long)a->duration_ms,
+                            (unsigned long long)a->bytes_in, (unsigned long long)a->bytes_out,
+                            a->close_code);
     }
     size_t len = evbuffer_get_length(b);
     const char *line = (const char *)evbuffer_pullup(b, -1);

@@ -16,7 +16,6 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "accesslog.h"
 #include "config.h"
 #include "forward.h"
 #include "http.h"
@@ -317,7 +316,7 @@ static void exchange_done(struct session *s)
         bufferevent_free(s->upstream);
         s->upstream = NULL;
     }
-    accesslog_session(s);
+    session_log_access(s);
     session_next_request(s);
 }
 

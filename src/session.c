@@ -208,9 +208,28 @@ static void session_kill(struct session *s)
         bufferevent_disable(s->client, EV_READ | EV_WRITE);
     if (s->upstream)
         bufferevent_disable(s->upstream, EV_READ | EV_WRITE);
-    accesslog_session(s);
+    session_log_access(s);
     evtimer_del(s->timer);
     session_arm(s, 0);
+}
+
+void session_log_access(const struct session *s)
+{
+    struct access_record a = {
+        .peer = s->peer,
+        .req = s->have_req ? &s->req : NULL,
+        .route = s->adm.route ? s->adm.route->prefix : NULL,
+        .status = s->status,
+        .reason = s->end_cause,
+        .sub = s->adm.have_claims ? s->adm.claims.sub : NULL,
+        .jti = s->adm.have_claims ? s->adm.claims.jti : NULL,
+        .duration_ms = util_now_ms() - s->started_ms,
+        .bytes_in = s->c2u.bytes,
+        .bytes_out = s->u2c.bytes,
+        .close_code = s->close_code,
+    };
+
+    accesslog_write(s->cfg, &a);
 }
 
 void session_abort(struct session *s)

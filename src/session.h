@@ -161,6 +161,9 @@ void session_go_upstream(struct session *s);
 /* Plain HTTP: the exchange is complete and the connection stays open;
  * forget the request and its admission, then read the next request. */
 void session_next_request(struct session *s);
+/* Writes the access log line of the session, or of the plain HTTP
+ * exchange that just ended. */
+void session_log_access(const struct session *s);
 /* Drops the session without any goodbye (forced shutdown). */
 void session_abort(struct session *s);
 
