@@ -27,6 +27,7 @@ struct countmap {
     struct stripe s[STRIPES];
 };
 
+long connlimit_open;
 struct countmap *limits_per_ip;
 struct countmap *limits_per_subject;
 

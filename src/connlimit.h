@@ -15,6 +15,10 @@ int countmap_take(struct countmap *m, const char *key, long max);
 void countmap_release(struct countmap *m, const char *key);
 long countmap_get(struct countmap *m, const char *key);
 
+/* Client connections open in the process (atomic): accepted, not yet
+ * closed. Over max_connections a new one gets 503. */
+extern long connlimit_open;
+
 /* The process-wide maps. */
 extern struct countmap *limits_per_ip;
 extern struct countmap *limits_per_subject;

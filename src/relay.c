@@ -20,7 +20,6 @@
 #include "socketio.h"
 #include "util.h"
 #include "ws.h"
-#include "worker.h"
 #include "metrics.h"
 
 #define CLOSE_WAIT_MS 2000      /* how long we wait for the close replies */
@@ -275,9 +274,9 @@ void relay_pump(struct session *s, struct relay_dir *d)
     if (moved) {
         s->last_activity_ms = util_now_ms();
         if (d == &s->c2u)
-            metrics_add(s->w->m.bytes_c2u, (uint64_t)moved);
+            metrics_add(s->env->m->bytes_c2u, (uint64_t)moved);
         else
-            metrics_add(s->w->m.bytes_u2c, (uint64_t)moved);
+            metrics_add(s->env->m->bytes_u2c, (uint64_t)moved);
     }
     closing_check(s);
 }

@@ -34,7 +34,6 @@
 #include "metrics.h"
 #include "upstream.h"
 #include "util.h"
-#include "worker.h"
 
 #define FLUSH_WAIT_MS 5000      /* how long the last bytes may take to leave */
 #define LINGER_MS 1000          /* reading after our half-close, to avoid RSTs */
@@ -83,14 +82,14 @@ static void format_peer(struct session *s, const struct sockaddr *sa)
     snprintf(s->peer_ip, sizeof(s->peer_ip), "%s", ip);
 }
 
-static struct session *session_create(struct worker *w, struct config *cfg, int fd,
+static struct session *session_create(struct session_env *env, struct config *cfg, int fd,
                                       const struct sockaddr *sa, int salen, int tls)
 {
     struct session *s = util_xcalloc(1, sizeof(*s));
     int one = 1;
 
     (void)salen;
-    s->w = w;
+    s->env = env;
     s->cfg = cfg;
     static unsigned long next_id;
     s->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
@@ -107,16 +106,16 @@ static struct session *session_create(struct worker *w, struct config *cfg, int 
         s->tls = 1;
         if (!ssl)
             close(fd);
-        else if ((s->client = bufferevent_openssl_socket_new(w->base, fd, ssl,
+        else if ((s->client = bufferevent_openssl_socket_new(env->base, fd, ssl,
                                                              BUFFEREVENT_SSL_ACCEPTING,
                                                              BEV_OPT_CLOSE_ON_FREE)))
             bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
         /* else libevent may or may not have freed ssl and closed fd:
          * leaking them beats a double close on a threaded process. */
     } else {
-        s->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        s->client = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
-    s->timer = evtimer_new(w->base, on_timer, s);
+    s->timer = evtimer_new(env->base, on_timer, s);
     if (!s->client || !s->timer) {
         if (s->client)
             bufferevent_free(s->client);
@@ -128,14 +127,18 @@ static struct session *session_create(struct worker *w, struct config *cfg, int 
         free(s);
         return NULL;
     }
-    worker_session_added(w, s);
+    s->next = env->sessions;
+    if (env->sessions)
+        env->sessions->prev = s;
+    env->sessions = s;
+    env->nsessions++;
     /* Stop reading once a head longer than allowed is buffered: 431. */
     bufferevent_setwatermark(s->client, EV_READ, 0, cfg->max_header_size + 1);
     bufferevent_setcb(s->client, on_client_read, on_client_write, on_client_event, s);
     bufferevent_enable(s->client, EV_READ);
     session_arm(s, cfg->handshake_timeout_ms);
     /* Limits answer at once; the request, if any, is read and dropped. */
-    if (__atomic_load_n(&worker_connections, __ATOMIC_RELAXED) > cfg->max_connections) {
+    if (__atomic_load_n(&connlimit_open, __ATOMIC_RELAXED) > cfg->max_connections) {
         s->end_cause = "too_many_connections";
         session_reject(s, 503, "service_unavailable", "too many connections", NULL);
     } else if (cfg->max_connections_per_ip > 0) {
@@ -150,16 +153,16 @@ static struct session *session_create(struct worker *w, struct config *cfg, int 
     return s;
 }
 
-struct session *session_new(struct worker *w, struct config *cfg, int fd,
+struct session *session_new(struct session_env *env, struct config *cfg, int fd,
                             const struct sockaddr *sa, int salen)
 {
-    return session_create(w, cfg, fd, sa, salen, 0);
+    return session_create(env, cfg, fd, sa, salen, 0);
 }
 
-struct session *session_new_tls(struct worker *w, struct config *cfg, int fd,
+struct session *session_new_tls(struct session_env *env, struct config *cfg, int fd,
                                 const struct sockaddr *sa, int salen)
 {
-    return session_create(w, cfg, fd, sa, salen, 1);
+    return session_create(env, cfg, fd, sa, salen, 1);
 }
 
 static void session_free(struct session *s)
@@ -169,7 +172,7 @@ static void session_free(struct session *s)
     if (s->sub_counted)
         countmap_release(limits_per_subject, s->adm.claims.sub);
     revoke_check_cancel(s->check);
-    revoke_untrack(s->w->rv, &s->rv);
+    revoke_untrack(s->env->rv, &s->rv);
     if (s->expiry)
         event_free(s->expiry);
     if (s->client)
@@ -181,8 +184,15 @@ static void session_free(struct session *s)
     free(s->head);
     httpproxy_free(s->hx);
     socketio_session_free(s->sio);
-    worker_session_removed(s->w, s);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        s->env->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->env->nsessions--;
     config_unref(s->cfg);
+    s->env->released(s->env);
     free(s);
 }
 
@@ -196,12 +206,12 @@ static void session_kill(struct session *s)
     session_enter(s, S_DEAD, &dead_ops);
     revoke_check_cancel(s->check);
     s->check = NULL;
-    revoke_untrack(s->w->rv, &s->rv);
+    revoke_untrack(s->env->rv, &s->rv);
     if (s->expiry)
         evtimer_del(s->expiry);
     if (s->counted_active) {
-        metrics_add(s->w->m.sessions_active, -1);
-        metrics_close(&s->w->m, s->end_cause);
+        metrics_add(s->env->m->sessions_active, -1);
+        metrics_close(s->env->m, s->end_cause);
         s->counted_active = 0;
     }
     if (s->client)
@@ -253,7 +263,7 @@ void session_reject(struct session *s, int status, const char *code, const char 
     s->status = status;
     if (!s->end_cause)
         s->end_cause = code;
-    metrics_reject(&s->w->m, s->end_cause);
+    metrics_reject(s->env->m, s->end_cause);
     http_write_reject(bufferevent_get_output(s->client), status, code, desc,
                       extra && *extra ? extras : NULL);
     session_finish(s);
@@ -305,9 +315,9 @@ static void head_received(struct session *s)
     }
     /* Bytes the client sent after its head stay buffered until the 101. */
     bufferevent_disable(s->client, EV_READ);
-    if (s->adm.have_claims && s->w->rv && s->cfg->redis) {
+    if (s->adm.have_claims && s->env->rv && s->cfg->redis) {
         session_enter(s, S_CHECK, &check_ops);
-        s->check = revoke_check_start(s->w->rv, &s->adm.claims, on_check_done, s);
+        s->check = revoke_check_start(s->env->rv, &s->adm.claims, on_check_done, s);
         if (!s->check)
             on_check_done(s, REVOKE_UNAVAILABLE);
         return;
@@ -335,7 +345,7 @@ static void on_check_done(void *arg, int result)
             session_reject(s, 503, "service_unavailable", "revocation service unavailable", NULL);
             return;
         }
-        revoke_count_allowed(s->w->rv);
+        revoke_count_allowed(s->env->rv);
         slog(LOG_DEBUG, s, "revocation store unavailable, admitted (redis_failure allow)");
     }
     admitted(s);
@@ -354,7 +364,7 @@ void session_track(struct session *s)
         s->rv.has_iat = s->adm.claims.has_iat;
         s->rv.iat = s->adm.claims.iat;
         s->rv.revoked = on_revoked;
-        revoke_track(s->w->rv, &s->rv);
+        revoke_track(s->env->rv, &s->rv);
         if (s->cfg->on_expiry_close && s->adm.claims.has_exp) {
             struct timeval now, tv;
             int64_t at_ms = (s->adm.claims.exp + s->cfg->policy.leeway) * 1000, wait_ms;
@@ -366,7 +376,7 @@ void session_track(struct session *s)
             tv.tv_usec = (suseconds_t)((wait_ms % 1000) * 1000);
             /* Plain HTTP admits every request of a connection anew. */
             if (!s->expiry)
-                s->expiry = evtimer_new(s->w->base, on_expiry, s);
+                s->expiry = evtimer_new(s->env->base, on_expiry, s);
             if (s->expiry)
                 evtimer_add(s->expiry, &tv);
         }
@@ -462,7 +472,7 @@ static void upstream_try(struct session *s)
          * refused certificate is a failed connect: next upstream, then 502. */
         SSL *ssl = s->adm.route->tls_ctx ? tls_client_ssl_new(s->adm.route->tls_ctx, a->host)
                                          : NULL;
-        s->upstream = ssl ? bufferevent_openssl_socket_new(s->w->base, -1, ssl,
+        s->upstream = ssl ? bufferevent_openssl_socket_new(s->env->base, -1, ssl,
                                                            BUFFEREVENT_SSL_CONNECTING,
                                                            BEV_OPT_CLOSE_ON_FREE)
                           : NULL;
@@ -471,7 +481,7 @@ static void upstream_try(struct session *s)
         else if (ssl)
             SSL_free(ssl);
     } else {
-        s->upstream = bufferevent_socket_new(s->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+        s->upstream = bufferevent_socket_new(s->env->base, -1, BEV_OPT_CLOSE_ON_FREE);
     }
     if (!s->upstream) {
         upstream_failed(s, 0);
@@ -553,7 +563,7 @@ static void upstream_head_received(struct session *s, char *head, size_t len)
     if (resp.status != 101) {
         slog(LOG_INFO, s, "upstream answered %d, closing", resp.status);
         s->end_cause = "upstream_declined";
-        metrics_reject(&s->w->m, s->end_cause);
+        metrics_reject(s->env->m, s->end_cause);
         session_enter(s, S_RESPONSE, &relay_response_ops);
         s->resp_left = response_body_length(&resp);
         bufferevent_setwatermark(s->upstream, EV_READ, 0, RELAY_HIGH_WATER);
@@ -562,8 +572,8 @@ static void upstream_head_received(struct session *s, char *head, size_t len)
         return;
     }
     slog(LOG_DEBUG, s, "relaying, route %s", s->adm.route->prefix);
-    metrics_accept(&s->w->m, util_now_us() - s->started_us);
-    metrics_add(s->w->m.sessions_active, 1);
+    metrics_accept(s->env->m, util_now_us() - s->started_us);
+    metrics_add(s->env->m->sessions_active, 1);
     s->counted_active = 1;
     relay_start(s);
 }
@@ -663,7 +673,7 @@ void session_end(struct session *s, const char *cause)
 
 void session_next_request(struct session *s)
 {
-    revoke_untrack(s->w->rv, &s->rv);
+    revoke_untrack(s->env->rv, &s->rv);
     if (s->expiry)
         evtimer_del(s->expiry);
     if (s->sub_counted) {
@@ -744,7 +754,7 @@ static void head_timeout(struct session *s)
         /* No TLS yet: nobody could read a 408. */
         slog(LOG_INFO, s, "TLS handshake not complete in time");
         s->end_cause = "tls_handshake_timeout";
-        metrics_reject(&s->w->m, s->end_cause);
+        metrics_reject(s->env->m, s->end_cause);
         session_kill(s);
         return;
     }
@@ -1005,7 +1015,7 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
             slog(LOG_INFO, s, "TLS handshake failed: %s", why);
             if (!s->end_cause)
                 s->end_cause = "tls_handshake_failed";
-            metrics_reject(&s->w->m, "tls_handshake_failed");
+            metrics_reject(s->env->m, "tls_handshake_failed");
             session_kill(s);
             return;
         }

@@ -12,8 +12,8 @@
 #include "revoke.h"
 #include "ws.h"
 
-struct worker;
 struct config;
+struct metrics;
 struct bufferevent;
 struct event;
 struct evbuffer;
@@ -51,6 +51,19 @@ struct relay_dir {
     int fd;                         /* the source's socket when it is plain TCP, else -1 */
 };
 
+/* What the worker that owns a session lends it: one event loop, that
+ * worker's metrics and revocation contexts, and the list of its live
+ * sessions, which the core keeps. released runs when a session is gone,
+ * so the owner can resume accepting or finish draining. */
+struct session_env {
+    struct event_base *base;
+    struct metrics *m;
+    struct revoke *rv;              /* NULL without redis */
+    struct session *sessions;       /* live sessions, linked by the core */
+    size_t nsessions;
+    void (*released)(struct session_env *env);
+};
+
 /* The current handler of a session: the core's libevent callbacks call
  * these and nothing else. A NULL entry takes the core's default: reads
  * and writes do nothing, a client EOF or error ends the session at once,
@@ -73,7 +86,7 @@ struct session_ops {
 struct session {
     struct session *prev, *next;    /* worker's list */
     unsigned long id;
-    struct worker *w;
+    struct session_env *env;        /* the owning worker's */
     struct config *cfg;             /* the configuration this session started with */
     enum session_state state;       /* what the handler is doing, for /sessions and checks */
     const struct session_ops *ops;  /* the current handler; set by session_enter only */
@@ -121,11 +134,11 @@ struct session {
     int tls_ready;                  /* its TLS handshake has completed */
 };
 
-struct session *session_new(struct worker *w, struct config *cfg, int fd,
+struct session *session_new(struct session_env *env, struct config *cfg, int fd,
                             const struct sockaddr *sa, int salen);
 /* As session_new, for a connection accepted on a "tls" listener: a TLS
  * handshake (cfg->tls_ctx) comes first, within handshake_timeout. */
-struct session *session_new_tls(struct worker *w, struct config *cfg, int fd,
+struct session *session_new_tls(struct session_env *env, struct config *cfg, int fd,
                                 const struct sockaddr *sa, int salen);
 /* Ends the session as the gateway: relaying sessions get close frames with
  * code and reason at frame boundaries; others are closed at once. */

@@ -41,7 +41,6 @@
 #include "revoke.h"
 #include "session.h"
 #include "util.h"
-#include "worker.h"
 #include "ws.h"
 
 #define SIO_MAX_LOOKUPS 8           /* distinct CONNECT tokens looked up in Redis per connection */
@@ -251,7 +250,7 @@ static int lookup(struct session *s, const char *tok, const struct jwt_claims *c
     x->rv[x->nrv].result = -1;
     x->nrv++;
     x->s = s;
-    x->check = revoke_check_start(s->w->rv, c, on_lookup, x);
+    x->check = revoke_check_start(s->env->rv, c, on_lookup, x);
     if (!x->check) {
         x->rv[x->nrv - 1].result = REVOKE_UNAVAILABLE;
         *result = REVOKE_UNAVAILABLE;
@@ -325,7 +324,7 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
                 refuse(v, 403, "insufficient_scope", "token for another subject");
                 goto out;
             }
-            if (s->cfg->redis && s->w->rv) {
+            if (s->cfg->redis && s->env->rv) {
                 int res = REVOKE_OK, lr = lookup(s, tok, &own, &res);
                 if (lr == 0) {
                     rc = 0;

@@ -17,6 +17,7 @@
 #include <event2/listener.h>
 
 #include "config.h"
+#include "connlimit.h"
 #include "log.h"
 #include "metrics.h"
 #include "revoke.h"
@@ -73,7 +74,7 @@ static void on_metrics(struct status *st, struct evhttp_request *req, struct evb
     struct config *cfg = worker_config_acquire();
     int n = st->nworkers < 64 ? st->nworkers : 64;
     uint64_t cum = 0;
-    long open = __atomic_load_n(&worker_connections, __ATOMIC_RELAXED);
+    long open = __atomic_load_n(&connlimit_open, __ATOMIC_RELAXED);
 
     for (int i = 0; i < n; i++)
         each[i] = &st->workers[i].m;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +19,12 @@
 #include <event2/thread.h>
 
 #include "config.h"
+#include "connlimit.h"
 #include "log.h"
 #include "revoke.h"
 #include "session.h"
 #include "util.h"
 
-long worker_connections;
 long worker_max_connections = 10000;    /* of the installed config, atomic */
 
 /* Every worker, so one that frees a slot can wake the paused ones. */
@@ -59,32 +60,18 @@ void worker_config_install(struct config *c)
         config_unref(old);
 }
 
-void worker_session_added(struct worker *w, struct session *s)
-{
-    s->prev = NULL;
-    s->next = w->sessions;
-    if (w->sessions)
-        w->sessions->prev = s;
-    w->sessions = s;
-    w->nsessions++;
-}
-
 static void maybe_done(struct worker *w)
 {
-    if (w->draining && w->nsessions == 0)
+    if (w->draining && w->env.nsessions == 0)
         event_base_loopexit(w->base, NULL);
 }
 
-void worker_session_removed(struct worker *w, struct session *s)
+/* A session of this worker is gone (session_env.released). */
+static void session_released(struct session_env *env)
 {
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        w->sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    w->nsessions--;
-    long n = __atomic_sub_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
+    struct worker *w = (struct worker *)((char *)env - offsetof(struct worker, env));
+    long n = __atomic_sub_fetch(&connlimit_open, 1, __ATOMIC_RELAXED);
+
     if (__atomic_load_n(&any_paused, __ATOMIC_RELAXED) &&
         n < __atomic_load_n(&worker_max_connections, __ATOMIC_RELAXED)) {
         __atomic_store_n(&any_paused, 0, __ATOMIC_RELAXED);
@@ -112,7 +99,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 {
     struct worker *w = arg;
     struct config *cfg = worker_config_acquire();
-    long n = __atomic_add_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
+    long n = __atomic_add_fetch(&connlimit_open, 1, __ATOMIC_RELAXED);
     int tls = 0;
 
     /* Listeners are bound at start; a reload cannot change which are TLS. */
@@ -124,7 +111,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
      * exhaust file descriptors. */
     if (n > cfg->max_connections + cfg->max_connections / 10 + 16) {
         close(fd);
-        __atomic_sub_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&connlimit_open, 1, __ATOMIC_RELAXED);
         config_unref(cfg);
         if (!w->paused) {
             log_warn("worker %d: over max_connections, not accepting until connections end", w->id);
@@ -139,12 +126,12 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         log_err("no tls_certificate in the running configuration for a tls listener, "
                 "connection refused");
         close(fd);
-        __atomic_sub_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&connlimit_open, 1, __ATOMIC_RELAXED);
         config_unref(cfg);
         return;
     }
-    if (!(tls ? session_new_tls : session_new)(w, cfg, fd, sa, salen)) {
-        __atomic_sub_fetch(&worker_connections, 1, __ATOMIC_RELAXED);
+    if (!(tls ? session_new_tls : session_new)(&w->env, cfg, fd, sa, salen)) {
+        __atomic_sub_fetch(&connlimit_open, 1, __ATOMIC_RELAXED);
         log_err("cannot allocate a session");
     }
 }
@@ -183,7 +170,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     if (w->snap_requested) {
         struct evbuffer *b = evbuffer_new();
         int first = 1;
-        for (s = w->sessions; s && b; s = s->next) {
+        for (s = w->env.sessions; s && b; s = s->next) {
             if (s->state != S_RELAY && s->state != S_CLOSING)
                 continue;
             if (!first)
@@ -207,7 +194,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     }
     pthread_mutex_unlock(&w->snap_lock);
     if (w->paused && !w->draining &&
-        __atomic_load_n(&worker_connections, __ATOMIC_RELAXED) <
+        __atomic_load_n(&connlimit_open, __ATOMIC_RELAXED) <
             __atomic_load_n(&worker_max_connections, __ATOMIC_RELAXED)) {
         log_notice("worker %d: accepting again", w->id);
         set_listening(w, 1);
@@ -216,7 +203,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         return;
     stop_listening(w);
     w->draining = 1;
-    for (s = w->sessions; s; s = next) {
+    for (s = w->env.sessions; s; s = next) {
         next = s->next;
         if (force)
             session_abort(s);
@@ -256,6 +243,10 @@ struct worker *workers_start(struct config *cfg, int n, char *err, size_t errlen
             return NULL;
         }
         w->rv = revoke_new(w->base, cfg, i);
+        w->env.base = w->base;
+        w->env.m = &w->m;
+        w->env.rv = w->rv;
+        w->env.released = session_released;
         w->wake = event_new(w->base, -1, EV_PERSIST, on_wake, w);
         /* A persistent event with no fd only runs when activated. */
         event_add(w->wake, NULL);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "metrics.h"
+#include "session.h"
 
 struct config;
 struct event_base;
@@ -34,8 +35,7 @@ struct worker {
     int snap_requested, snap_done;
     char *snap;
     int finished;                   /* event loop has returned */
-    struct session *sessions;       /* intrusive list of live sessions */
-    size_t nsessions;
+    struct session_env env;         /* lent to this worker's sessions: base, m, rv, the list */
 };
 
 /* The configuration new connections use; the caller owns a reference. */
@@ -57,10 +57,6 @@ int workers_all_done(void);
  * did not answer within a second. Called from the main thread. */
 char *worker_snapshot(struct worker *w);
 
-void worker_session_added(struct worker *w, struct session *s);
-void worker_session_removed(struct worker *w, struct session *s);
-
-extern long worker_connections;     /* atomic: client connections open */
 extern long worker_max_connections; /* atomic: max_connections in force */
 
 #endif
