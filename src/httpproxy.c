@@ -24,6 +24,7 @@
 #include "relay.h"
 #include "session.h"
 #include "socketio.h"
+#include "upstream.h"
 #include "util.h"
 
 #define SET_ERR(...) do { if (err && errlen) snprintf(err, errlen, __VA_ARGS__); } while (0)
@@ -58,9 +59,10 @@ struct http_exchange {
     uint64_t resp_bytes;            /* bytes read from the upstream for this request */
 };
 
-void httpproxy_free(struct http_exchange *hx)
+static void free_exchange(struct session *s)
 {
-    free(hx);
+    free(s->hx);
+    s->hx = NULL;
 }
 
 /* A failure before the final response head went out: the client gets our
@@ -138,7 +140,7 @@ static struct evbuffer *c_out(struct session *s) { return bufferevent_get_output
 static struct evbuffer *u_in(struct session *s) { return bufferevent_get_input(s->upstream); }
 static struct evbuffer *u_out(struct session *s) { return bufferevent_get_output(s->upstream); }
 
-int httpproxy_can_reuse(const struct session *s)
+static int can_reuse(const struct session *s)
 {
     const struct http_exchange *hx = s->hx;
 
@@ -147,11 +149,12 @@ int httpproxy_can_reuse(const struct session *s)
 }
 
 static void pump_request(struct session *s);
+static void connected(struct session *s);
 static void pump_response(struct session *s);
 static void read_response_head(struct session *s);
 static const struct session_ops head_ops, response_ops;
 
-void httpproxy_start(struct session *s, int reused)
+static void start(struct session *s, int reused)
 {
     struct http_exchange *hx;
     const struct http_request *req = &s->req;
@@ -163,7 +166,10 @@ void httpproxy_start(struct session *s, int reused)
     int rc;
 
     if (!s->hx)
+    {
         s->hx = util_xcalloc(1, sizeof(*s->hx));
+        session_on_free(s, free_exchange);
+    }
     hx = s->hx;
     memset(hx, 0, sizeof(*hx));
     hx->reused = reused;
@@ -606,7 +612,7 @@ static void up_event(struct session *s, short what)
     if (up_closed(s, what)) {
         bufferevent_free(s->upstream);
         s->upstream = NULL;
-        session_go_upstream(s);
+        upstream_connect(s, connected);
     }
 }
 
@@ -644,3 +650,18 @@ static const struct session_ops response_ops = {
     .revoked = response_revoked,
     .shutdown = last_response,
 };
+
+static void connected(struct session *s)
+{
+    start(s, 0);
+}
+
+void httpproxy_proceed(struct session *s)
+{
+    /* Kept alive by the previous plain request of this connection? */
+    if (s->upstream && can_reuse(s)) {
+        start(s, 1);
+        return;
+    }
+    upstream_connect(s, connected);
+}

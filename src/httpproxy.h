@@ -8,13 +8,8 @@ struct evbuffer;
 struct session;
 struct http_exchange;
 
-/* The session's upstream is connected (reused: kept alive from the
- * previous request of this client connection): send the request head
- * and start the body. */
-void httpproxy_start(struct session *s, int reused);
-/* 1 when the kept-alive upstream can carry the session's next request. */
-int httpproxy_can_reuse(const struct session *s);
-
-void httpproxy_free(struct http_exchange *hx);
+/* An admitted plain request: on the kept-alive upstream when it can carry
+ * it, else on a new connection; then its head, its body and the response. */
+void httpproxy_proceed(struct session *s);
 
 #endif

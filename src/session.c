@@ -1,6 +1,8 @@
-/* The life of one client connection, as an explicit state machine. Each
- * state hands the session to the next or ends it with a response; nothing
- * reaches back. Admission is decided before any upstream socket exists. */
+/* The session core: one client connection and its upstream, the one
+ * deadline, flush, linger and free, the reply writer and the one exit.
+ * Its libevent callbacks call the current handler (struct session_ops);
+ * the handlers (intake.c, upstream.c, upgrade.c, relay.c, httpproxy.c,
+ * socketio.c) use this file and never the other way round. */
 #include "session.h"
 
 #include <arpa/inet.h>
@@ -24,15 +26,10 @@
 #include "accesslog.h"
 #include "config.h"
 #include "log.h"
-#include "relay.h"
 #include "revoke.h"
 #include "tls.h"
 #include "connlimit.h"
-#include "httpframe.h"
-#include "httpproxy.h"
-#include "socketio.h"
 #include "metrics.h"
-#include "upstream.h"
 #include "util.h"
 
 #define FLUSH_WAIT_MS 5000      /* how long the last bytes may take to leave */
@@ -48,12 +45,8 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg);
 static void on_up_read(struct bufferevent *bev, void *arg);
 static void on_up_write(struct bufferevent *bev, void *arg);
 static void on_up_event(struct bufferevent *bev, short what, void *arg);
-static void upstream_try(struct session *s);
 static void session_finish(struct session *s);
-static const struct session_ops head_ops, check_ops, idle_ops, connect_ops, upgrade_head_ops,
-    flush_ops, dead_ops;
-static void admitted(struct session *s);
-static void on_check_done(void *arg, int result);
+static const struct session_ops flush_ops, dead_ops;
 
 void session_arm(struct session *s, int64_t ms)
 {
@@ -83,7 +76,8 @@ static void format_peer(struct session *s, const struct sockaddr *sa)
 }
 
 static struct session *session_create(struct session_env *env, struct config *cfg, int fd,
-                                      const struct sockaddr *sa, int salen, int tls)
+                                      const struct sockaddr *sa, int salen, int tls,
+                                      const struct session_ops *intake)
 {
     struct session *s = util_xcalloc(1, sizeof(*s));
     int one = 1;
@@ -93,7 +87,8 @@ static struct session *session_create(struct session_env *env, struct config *cf
     s->cfg = cfg;
     static unsigned long next_id;
     s->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
-    session_enter(s, S_HEAD, &head_ops);
+    s->intake = intake;
+    session_enter(s, S_HEAD, intake);
     s->started_ms = s->last_activity_ms = util_now_ms();
     s->started_us = util_now_us();
     s->started_wall = util_wall_s();
@@ -154,15 +149,17 @@ static struct session *session_create(struct session_env *env, struct config *cf
 }
 
 struct session *session_new(struct session_env *env, struct config *cfg, int fd,
-                            const struct sockaddr *sa, int salen)
+                            const struct sockaddr *sa, int salen,
+                            const struct session_ops *intake)
 {
-    return session_create(env, cfg, fd, sa, salen, 0);
+    return session_create(env, cfg, fd, sa, salen, 0, intake);
 }
 
 struct session *session_new_tls(struct session_env *env, struct config *cfg, int fd,
-                                const struct sockaddr *sa, int salen)
+                                const struct sockaddr *sa, int salen,
+                                const struct session_ops *intake)
 {
-    return session_create(env, cfg, fd, sa, salen, 1);
+    return session_create(env, cfg, fd, sa, salen, 1, intake);
 }
 
 static void session_free(struct session *s)
@@ -182,8 +179,8 @@ static void session_free(struct session *s)
     event_free(s->timer);
     admission_clear(&s->adm);
     free(s->head);
-    httpproxy_free(s->hx);
-    socketio_session_free(s->sio);
+    for (int i = s->ncleanups - 1; i >= 0; i--)
+        s->cleanups[i](s);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -269,93 +266,12 @@ void session_reject(struct session *s, int status, const char *code, const char 
     session_finish(s);
 }
 
-static void reject_from_admission(struct session *s)
-{
-    char extra[320] = "";
-    struct admission *a = &s->adm;
-
-    if (a->www_auth[0])
-        snprintf(extra, sizeof(extra), "WWW-Authenticate: %s", a->www_auth);
-    else if (a->status == 426)
-        snprintf(extra, sizeof(extra), "Sec-WebSocket-Version: 13");
-    s->end_cause = a->reason;
-    session_reject(s, a->status, a->code, a->desc, extra);
-}
-
-/* ---- S_HEAD ---------------------------------------------------------- */
-
-static void head_received(struct session *s)
-{
-    char err[160];
-    int st;
-
-    s->have_req = 0;
-    st = http_parse_request(s->head, s->head_len, &s->req, err, sizeof(err));
-    if (st) {
-        slog(LOG_INFO, s, "rejected %d: %s", st, err);
-        s->end_cause = "bad_request";
-        session_reject(s, st, st == 431 ? "request_header_fields_too_large" : "bad_request",
-                       err, NULL);
-        return;
-    }
-    s->have_req = 1;
-    if (admit_request(s->cfg, &s->req, util_wall_s(), &s->adm)) {
-        slog(LOG_INFO, s, "rejected %d %s: %s", s->adm.status, s->adm.reason, s->adm.desc);
-        reject_from_admission(s);
-        return;
-    }
-    if (s->cfg->max_sessions_per_subject > 0 && s->adm.have_claims && s->adm.claims.sub) {
-        if (!countmap_take(limits_per_subject, s->adm.claims.sub, s->cfg->max_sessions_per_subject)) {
-            slog(LOG_INFO, s, "rejected 429: too many sessions for sub %s", s->adm.claims.sub);
-            s->end_cause = "too_many_sessions_per_subject";
-            session_reject(s, 429, "too_many_requests", "too many sessions for this subject", NULL);
-            return;
-        }
-        s->sub_counted = 1;
-    }
-    /* Bytes the client sent after its head stay buffered until the 101. */
-    bufferevent_disable(s->client, EV_READ);
-    if (s->adm.have_claims && s->env->rv && s->cfg->redis) {
-        session_enter(s, S_CHECK, &check_ops);
-        s->check = revoke_check_start(s->env->rv, &s->adm.claims, on_check_done, s);
-        if (!s->check)
-            on_check_done(s, REVOKE_UNAVAILABLE);
-        return;
-    }
-    admitted(s);
-}
-
-static void on_check_done(void *arg, int result)
-{
-    struct session *s = arg;
-
-    s->check = NULL;
-    if (result == REVOKE_REVOKED) {
-        slog(LOG_INFO, s, "rejected 401: token revoked");
-        s->end_cause = "token_revoked";
-        session_reject(s, 401, "invalid_token", "token revoked",
-                       "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", "
-                       "error_description=\"token revoked\"");
-        return;
-    }
-    if (result == REVOKE_UNAVAILABLE) {
-        if (!s->cfg->redis_failure_allow) {
-            slog(LOG_INFO, s, "rejected 503: revocation store unavailable");
-            s->end_cause = "redis_unavailable";
-            session_reject(s, 503, "service_unavailable", "revocation service unavailable", NULL);
-            return;
-        }
-        revoke_count_allowed(s->env->rv);
-        slog(LOG_DEBUG, s, "revocation store unavailable, admitted (redis_failure allow)");
-    }
-    admitted(s);
-}
-
 static void on_expiry(evutil_socket_t fd, short what, void *arg);
 static void on_revoked(struct revoke_entry *e);
 
-/* The decision holds for the life of the socket: index the session for
- * revocations and arm its expiry, then go upstream. */
+/* ---- the decision holds ------------------------------------------------ */
+
+/* Index the session for revocations and arm its expiry. */
 void session_track(struct session *s)
 {
     if (s->adm.have_claims) {
@@ -381,221 +297,6 @@ void session_track(struct session *s)
                 evtimer_add(s->expiry, &tv);
         }
     }
-}
-
-static void admitted(struct session *s)
-{
-    session_track(s);
-    if (s->adm.route->socketio && !s->sio)
-        s->sio = socketio_session_new();
-    if (socketio_wants_post(s)) {
-        socketio_post_start(s);
-        return;
-    }
-    session_go_upstream(s);
-}
-
-void session_go_upstream(struct session *s)
-{
-    if (s->upstream) {
-        /* Kept alive by the previous plain request of this connection. */
-        if (s->adm.plain_http && httpproxy_can_reuse(s)) {
-            httpproxy_start(s, 1);
-            return;
-        }
-        bufferevent_free(s->upstream);
-        s->upstream = NULL;
-    }
-    session_enter(s, S_CONNECTING, &connect_ops);
-    s->up_first = upstream_first(s->adm.route);
-    s->up_attempt = 0;
-    upstream_try(s);
-}
-
-static void read_head(struct session *s)
-{
-    struct evbuffer *in = bufferevent_get_input(s->client);
-    int r = httpframe_find_head(in, &s->head_scanned, s->cfg->max_header_size, &s->head_len);
-
-    if (r == 0)
-        return;
-    if (r < 0) {
-        slog(LOG_INFO, s, "rejected 431: request head over %zu bytes", s->cfg->max_header_size);
-        session_reject(s, 431, "request_header_fields_too_large", "request head too large", NULL);
-        return;
-    }
-    s->head = util_xmalloc(s->head_len + 1);
-    evbuffer_remove(in, s->head, s->head_len);
-    s->head[s->head_len] = '\0';
-    evtimer_del(s->timer);
-    head_received(s);
-}
-
-/* ---- S_CONNECTING ----------------------------------------------------- */
-
-/* why: the TLS or socket error text, or NULL. */
-static void upstream_failed_why(struct session *s, int timed_out, const char *why)
-{
-    const struct sockaddr_text *a = upstream_nth(s->adm.route, s->up_first, s->up_attempt);
-
-    slog(LOG_WARNING, s, "upstream %s %s%s%s", a->text,
-         timed_out ? "connect timed out" : "connect failed", why ? ": " : "", why ? why : "");
-    if (timed_out)
-        s->up_timed_out = 1;
-    if (s->upstream) {
-        bufferevent_free(s->upstream);
-        s->upstream = NULL;
-    }
-    s->up_attempt++;
-    if (s->up_attempt < s->adm.route->nupstreams) {
-        upstream_try(s);
-        return;
-    }
-    if (s->up_timed_out)
-        session_reject(s, 504, "gateway_timeout", "upstream connect timed out", NULL);
-    else
-        session_reject(s, 502, "bad_gateway", "no upstream available", NULL);
-}
-
-static void upstream_failed(struct session *s, int timed_out)
-{
-    upstream_failed_why(s, timed_out, NULL);
-}
-
-static void upstream_try(struct session *s)
-{
-    const struct sockaddr_text *a = upstream_nth(s->adm.route, s->up_first, s->up_attempt);
-
-    if (a->tls) {
-        /* BEV_EVENT_CONNECTED comes once the certificate is verified, so
-         * upstream_connect_timeout covers the TLS handshake too, and a
-         * refused certificate is a failed connect: next upstream, then 502. */
-        SSL *ssl = s->adm.route->tls_ctx ? tls_client_ssl_new(s->adm.route->tls_ctx, a->host)
-                                         : NULL;
-        s->upstream = ssl ? bufferevent_openssl_socket_new(s->env->base, -1, ssl,
-                                                           BUFFEREVENT_SSL_CONNECTING,
-                                                           BEV_OPT_CLOSE_ON_FREE)
-                          : NULL;
-        if (s->upstream)
-            bufferevent_openssl_set_allow_dirty_shutdown(s->upstream, 1);
-        else if (ssl)
-            SSL_free(ssl);
-    } else {
-        s->upstream = bufferevent_socket_new(s->env->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    }
-    if (!s->upstream) {
-        upstream_failed(s, 0);
-        return;
-    }
-    bufferevent_setcb(s->upstream, on_up_read, on_up_write, on_up_event, s);
-    session_arm(s, s->cfg->upstream_connect_timeout_ms);
-    if (bufferevent_socket_connect(s->upstream, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
-        /* Immediate failure: the event callback may not run. */
-        evtimer_del(s->timer);
-        upstream_failed(s, 0);
-    }
-}
-
-static void upstream_connected(struct session *s)
-{
-    struct evbuffer *out = bufferevent_get_output(s->upstream);
-    int one = 1;
-
-    setsockopt(bufferevent_getfd(s->upstream), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    memset(&s->fwd, 0, sizeof(s->fwd));
-    s->fwd.client_ip = s->peer_ip;
-    s->fwd.tls = s->tls;
-    if (s->adm.plain_http) {
-        httpproxy_start(s, 0);
-        return;
-    }
-    if (forward_build_head(out, &s->req, s->cfg, s->adm.route,
-                           s->adm.have_claims ? &s->adm.claims : NULL, &s->fwd) < 0) {
-        session_reject(s, 500, "internal_error", "cannot build upstream request", NULL);
-        return;
-    }
-    session_enter(s, S_UPSTREAM_HEAD, &upgrade_head_ops);
-    s->head_scanned = 0;
-    bufferevent_setwatermark(s->upstream, EV_READ, 0, s->cfg->max_header_size + 1);
-    bufferevent_enable(s->upstream, EV_READ | EV_WRITE);
-    session_arm(s, s->cfg->handshake_timeout_ms);
-}
-
-/* ---- S_UPSTREAM_HEAD -------------------------------------------------- */
-
-/* S_RESPONSE relays the declined answer's body: its length, or -1 when
- * it runs until the backend closes (chunked or unframed). */
-static int64_t response_body_length(const struct http_response *r)
-{
-    uint64_t n;
-
-    switch (httpframe_response_body(r, 0, &n)) {
-    case HTTPFRAME_NONE:
-        return 0;
-    case HTTPFRAME_LENGTH:
-        return (int64_t)n;
-    default:
-        return -1;
-    }
-}
-
-static void upstream_head_received(struct session *s, char *head, size_t len)
-{
-    struct http_response resp;
-    char err[160];
-    struct evbuffer *cout = bufferevent_get_output(s->client);
-
-    if (http_parse_response(head, len, &resp, err, sizeof(err)) != 0) {
-        slog(LOG_WARNING, s, "invalid response head from upstream: %s", err);
-        session_reject(s, 502, "bad_gateway", "invalid response from upstream", NULL);
-        return;
-    }
-    evtimer_del(s->timer);
-    s->status = resp.status;
-    if (resp.status == 101 && s->fwd.only_credential_protocols &&
-        !http_response_header(&resp, "Sec-WebSocket-Protocol")) {
-        /* Browsers fail a handshake that offered protocols and got none back. */
-        evbuffer_add(cout, head, len - 2);
-        evbuffer_add_printf(cout, "Sec-WebSocket-Protocol: bearer\r\n\r\n");
-    } else {
-        evbuffer_add(cout, head, len);
-    }
-    if (resp.status != 101) {
-        slog(LOG_INFO, s, "upstream answered %d, closing", resp.status);
-        s->end_cause = "upstream_declined";
-        metrics_reject(s->env->m, s->end_cause);
-        session_enter(s, S_RESPONSE, &relay_response_ops);
-        s->resp_left = response_body_length(&resp);
-        bufferevent_setwatermark(s->upstream, EV_READ, 0, RELAY_HIGH_WATER);
-        session_arm(s, s->cfg->handshake_timeout_ms);
-        relay_response(s);
-        return;
-    }
-    slog(LOG_DEBUG, s, "relaying, route %s", s->adm.route->prefix);
-    metrics_accept(s->env->m, util_now_us() - s->started_us);
-    metrics_add(s->env->m->sessions_active, 1);
-    s->counted_active = 1;
-    relay_start(s);
-}
-
-static void read_upstream_head(struct session *s)
-{
-    struct evbuffer *in = bufferevent_get_input(s->upstream);
-    size_t len;
-    char *head;
-    int r = httpframe_find_head(in, &s->head_scanned, s->cfg->max_header_size, &len);
-
-    if (r == 0)
-        return;
-    if (r < 0) {
-        session_reject(s, 502, "bad_gateway", "upstream response head too large", NULL);
-        return;
-    }
-    head = util_xmalloc(len + 1);
-    evbuffer_remove(in, head, len);
-    head[len] = '\0';
-    upstream_head_received(s, head, len);
-    free(head);
 }
 
 /* ---- ending ------------------------------------------------------------ */
@@ -690,18 +391,13 @@ void session_next_request(struct session *s)
     s->end_cause = NULL;
     s->c2u.bytes = s->u2c.bytes = 0;
     s->started_ms = util_now_ms();
-    session_enter(s, S_HTTP_IDLE, &idle_ops);
-    evtimer_del(s->timer);
+    session_enter(s, S_HTTP_IDLE, s->intake);
     bufferevent_setwatermark(s->client, EV_READ, 0, s->cfg->max_header_size + 1);
     bufferevent_enable(s->client, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_input(s->client)) == 0) {
-        session_arm(s, s->cfg->keepalive_timeout_ms);
-        return;
-    }
+    session_arm(s, s->cfg->keepalive_timeout_ms);
     /* A pipelined request is already here. */
-    session_enter(s, S_HEAD, &head_ops);
-    session_arm(s, s->cfg->handshake_timeout_ms);
-    read_head(s);
+    if (evbuffer_get_length(bufferevent_get_input(s->client)))
+        s->intake->client_read(s);
 }
 
 void session_drop_upstream(struct session *s)
@@ -712,7 +408,7 @@ void session_drop_upstream(struct session *s)
     }
 }
 
-/* ---- handlers of the core and the intake --------------------------------- */
+/* ---- the core's own handlers and the API handlers share ------------------ */
 
 void session_enter(struct session *s, enum session_state st, const struct session_ops *ops)
 {
@@ -731,148 +427,33 @@ void session_reject_token(struct session *s, const char *desc, const char *cause
     session_reject(s, 401, "invalid_token", desc, extra);
 }
 
-static void token_expired(struct session *s)
+void session_expired_reject(struct session *s)
 {
     session_reject_token(s, "token expired", "token_expired");
 }
 
-static void token_revoked(struct session *s)
+void session_revoked_reject(struct session *s)
 {
     session_reject_token(s, "token revoked", "token_revoked");
 }
 
-static void idle_up_event(struct session *s, short what)
+void session_attach_upstream(struct session *s, struct bufferevent *bev)
+{
+    s->upstream = bev;
+    bufferevent_setcb(bev, on_up_read, on_up_write, on_up_event, s);
+}
+
+void session_on_free(struct session *s, void (*cleanup)(struct session *s))
+{
+    if (s->ncleanups < SESSION_MAX_CLEANUPS)
+        s->cleanups[s->ncleanups++] = cleanup;
+}
+
+void session_idle_up_event(struct session *s, short what)
 {
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
         session_drop_upstream(s);
 }
-
-/* S_HEAD: the request head, within handshake_timeout. */
-static void head_timeout(struct session *s)
-{
-    if (s->tls && !s->tls_ready) {
-        /* No TLS yet: nobody could read a 408. */
-        slog(LOG_INFO, s, "TLS handshake not complete in time");
-        s->end_cause = "tls_handshake_timeout";
-        metrics_reject(s->env->m, s->end_cause);
-        session_kill(s);
-        return;
-    }
-    slog(LOG_INFO, s, "rejected 408: request head not complete in time");
-    s->end_cause = "request_timeout";
-    session_reject(s, 408, "request_timeout", "request head not received in time", NULL);
-}
-
-static const struct session_ops head_ops = {
-    .client_read = read_head,
-    .up_read = session_drop_upstream,
-    .up_event = idle_up_event,
-    .timeout = head_timeout,
-};
-
-/* S_CHECK: the Redis lookup has its own deadline (redis_timeout). */
-static const struct session_ops check_ops = {
-    .up_read = session_drop_upstream,
-    .up_event = idle_up_event,
-    .expired = token_expired,
-};
-
-/* S_HTTP_IDLE: keep-alive between two plain requests. */
-static void idle_client_read(struct session *s)
-{
-    /* The next request begins: its head has handshake_timeout. */
-    session_enter(s, S_HEAD, &head_ops);
-    evtimer_del(s->timer);
-    session_arm(s, s->cfg->handshake_timeout_ms);
-    read_head(s);
-}
-
-static void idle_client_event(struct session *s, short what)
-{
-    /* Earlier responses may still be on their way out. */
-    session_end(s, what & BEV_EVENT_ERROR ? "client_error" : "client_closed");
-}
-
-static void idle_timeout(struct session *s)
-{
-    session_end(s, "keepalive_timeout");
-}
-
-static void idle_shutdown(struct session *s, int code, const char *reason)
-{
-    (void)code;
-    (void)reason;
-    session_end(s, "shutdown");
-}
-
-static const struct session_ops idle_ops = {
-    .client_read = idle_client_read,
-    .client_event = idle_client_event,
-    .up_read = session_drop_upstream,
-    .up_event = idle_up_event,
-    .timeout = idle_timeout,
-    .shutdown = idle_shutdown,
-};
-
-/* S_CONNECTING: one upstream after the other, upstream_connect_timeout each. */
-static void connect_up_event(struct session *s, short what)
-{
-    struct bufferevent *bev = s->upstream;
-
-    if (what & BEV_EVENT_CONNECTED) {
-        char d[96];
-        evtimer_del(s->timer);
-        if (bufferevent_openssl_get_ssl(bev))
-            slog(LOG_DEBUG, s, "upstream TLS: %s", tls_describe(bev, d, sizeof(d)));
-        upstream_connected(s);
-    } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        char why[256];
-        evtimer_del(s->timer);
-        if (bufferevent_openssl_get_ssl(bev)) {
-            tls_error_text(bev, what, why, sizeof(why));
-            upstream_failed_why(s, 0, why);
-        } else {
-            upstream_failed(s, 0);
-        }
-    }
-}
-
-static void connect_timeout(struct session *s)
-{
-    upstream_failed(s, 1);
-}
-
-static const struct session_ops connect_ops = {
-    .up_event = connect_up_event,
-    .timeout = connect_timeout,
-    .expired = token_expired,
-    .revoked = token_revoked,
-};
-
-/* S_UPSTREAM_HEAD: the backend's answer to the upgrade. */
-static void upgrade_head_up_event(struct session *s, short what)
-{
-    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
-        return;
-    slog(LOG_WARNING, s, "upstream closed before its response head");
-    s->end_cause = "upstream_closed";
-    session_reject(s, 502, "bad_gateway", "upstream closed the connection", NULL);
-}
-
-static void upgrade_head_timeout(struct session *s)
-{
-    slog(LOG_WARNING, s, "upstream sent no response head in time");
-    s->end_cause = "upstream_timeout";
-    session_reject(s, 504, "gateway_timeout", "upstream did not answer in time", NULL);
-}
-
-static const struct session_ops upgrade_head_ops = {
-    .up_read = read_upstream_head,
-    .up_event = upgrade_head_up_event,
-    .timeout = upgrade_head_timeout,
-    .expired = token_expired,
-    .revoked = token_revoked,
-};
 
 /* S_FLUSH: what is queued leaves, then both sides close (FLUSH_WAIT_MS). */
 static void drain_client(struct session *s)

@@ -55,6 +55,8 @@ struct relay_dir {
  * worker's metrics and revocation contexts, and the list of its live
  * sessions, which the core keeps. released runs when a session is gone,
  * so the owner can resume accepting or finish draining. */
+#define SESSION_MAX_CLEANUPS 4
+
 struct session_env {
     struct event_base *base;
     struct metrics *m;
@@ -90,6 +92,11 @@ struct session {
     struct config *cfg;             /* the configuration this session started with */
     enum session_state state;       /* what the handler is doing, for /sessions and checks */
     const struct session_ops *ops;  /* the current handler; set by session_enter only */
+    const struct session_ops *intake; /* the first handler, again between plain requests */
+    void (*proceed)(struct session *s);   /* intake: the admitted request's handler */
+    void (*connected)(struct session *s); /* upstream.c: what runs once connected */
+    void (*cleanups[SESSION_MAX_CLEANUPS])(struct session *s);  /* session_on_free */
+    int ncleanups;
     struct bufferevent *client;
     struct bufferevent *upstream;
     struct event *timer;            /* the one deadline of the current state */
@@ -134,12 +141,15 @@ struct session {
     int tls_ready;                  /* its TLS handshake has completed */
 };
 
+/* intake is the handler that reads the first request (intake.c). */
 struct session *session_new(struct session_env *env, struct config *cfg, int fd,
-                            const struct sockaddr *sa, int salen);
+                            const struct sockaddr *sa, int salen,
+                            const struct session_ops *intake);
 /* As session_new, for a connection accepted on a "tls" listener: a TLS
  * handshake (cfg->tls_ctx) comes first, within handshake_timeout. */
 struct session *session_new_tls(struct session_env *env, struct config *cfg, int fd,
-                                const struct sockaddr *sa, int salen);
+                                const struct sockaddr *sa, int salen,
+                                const struct session_ops *intake);
 /* Ends the session as the gateway: relaying sessions get close frames with
  * code and reason at frame boundaries; others are closed at once. */
 void session_shutdown(struct session *s, int code, const char *reason);
@@ -157,9 +167,21 @@ void session_reject(struct session *s, int status, const char *code, const char 
 /* 401 invalid_token with the reason (a token that expired or was revoked
  * before the backend answered). */
 void session_reject_token(struct session *s, const char *desc, const char *cause);
+/* ops entries for handlers that wait before any backend answered: 401
+ * for a token that expired or was revoked meanwhile. */
+void session_expired_reject(struct session *s);
+void session_revoked_reject(struct session *s);
 /* A kept-alive upstream spoke or closed between two requests: it cannot
- * carry the next one. */
+ * carry the next one. session_idle_up_event is the up_event entry that
+ * does this on EOF or error. */
 void session_drop_upstream(struct session *s);
+void session_idle_up_event(struct session *s, short what);
+/* bev (a connecting upstream) becomes the session's, with the core's
+ * callbacks. */
+void session_attach_upstream(struct session *s, struct bufferevent *bev);
+/* cleanup runs when the session is freed (state a handler or layer
+ * keeps across handlers: the HTTP exchange, the socket.io layer). */
+void session_on_free(struct session *s, void (*cleanup)(struct session *s));
 /* Stops relaying, lets queued bytes leave, then closes both sides. */
 void session_end(struct session *s, const char *cause);
 /* One JSON object describing a live session (for /sessions). */
@@ -168,11 +190,9 @@ void session_describe_json(const struct session *s, struct evbuffer *b);
  * admission; socketio.c calls it when a CONNECT token becomes the
  * session's identity). */
 void session_track(struct session *s);
-/* Admitted (and, on socketio routes, the POST body checked): connect
- * upstream, or reuse the kept-alive upstream connection. */
-void session_go_upstream(struct session *s);
 /* Plain HTTP: the exchange is complete and the connection stays open;
- * forget the request and its admission, then read the next request. */
+ * forget the request and its admission, then the intake reads the next
+ * request. */
 void session_next_request(struct session *s);
 /* Writes the access log line of the session, or of the plain HTTP
  * exchange that just ended. */

@@ -88,6 +88,22 @@ struct sio_session *socketio_session_new(void)
     return x;
 }
 
+static void free_layer(struct session *s)
+{
+    socketio_session_free(s->sio);
+    s->sio = NULL;
+}
+
+int socketio_attach(struct session *s)
+{
+    if (s->sio)
+        return 0;
+    if (!(s->sio = socketio_session_new()))
+        return -1;
+    session_on_free(s, free_layer);
+    return 0;
+}
+
 void socketio_session_free(struct sio_session *x)
 {
     if (!x)
@@ -639,7 +655,7 @@ static void post_check(struct session *s)
     x->post_ready = 1;
     evtimer_del(s->timer);
     bufferevent_disable(s->client, EV_READ);
-    session_go_upstream(s);
+    s->proceed(s);
 }
 
 void socketio_post_read(struct session *s)

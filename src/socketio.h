@@ -21,6 +21,9 @@ struct sio_session;
 #define SIO_TAKEN 2                 /* consumed: forwarded rewritten, or refused */
 
 struct sio_session *socketio_session_new(void);
+/* A socketio route's session gets its layer state (s->sio), freed with
+ * the session. -1 when out of memory. */
+int socketio_attach(struct session *s);
 void socketio_session_free(struct sio_session *x);
 
 /* Pure: splits a socket.io v5 CONNECT packet as an Engine.IO message
@@ -43,7 +46,7 @@ void socketio_inject(struct session *s, struct evbuffer *client_out);
  * read and checked before anything goes upstream. */
 int socketio_wants_post(const struct session *s);
 /* Reads the body (S_SIO_BODY), checks its CONNECT packets, then either
- * answers the client or calls session_go_upstream(). */
+ * answers the client or lets the request's handler proceed. */
 void socketio_post_start(struct session *s);
 void socketio_post_read(struct session *s);
 void socketio_post_timer(struct session *s);

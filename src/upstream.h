@@ -4,7 +4,12 @@
 #define WSGATE_UPSTREAM_H
 
 struct route;
+struct session;
 struct sockaddr_text;
+
+/* Drops a kept-alive upstream the session may hold, then connects to the
+ * route's upstreams in turn; connected runs once one is connected. */
+void upstream_connect(struct session *s, void (*connected)(struct session *s));
 
 /* Starting index for a new session's attempts: the route's round-robin
  * cursor, advanced atomically (routes are shared by workers). */

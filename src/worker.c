@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "connlimit.h"
+#include "intake.h"
 #include "log.h"
 #include "revoke.h"
 #include "session.h"
@@ -130,7 +131,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         config_unref(cfg);
         return;
     }
-    if (!(tls ? session_new_tls : session_new)(&w->env, cfg, fd, sa, salen)) {
+    if (!(tls ? session_new_tls : session_new)(&w->env, cfg, fd, sa, salen, &intake_ops)) {
         __atomic_sub_fetch(&connlimit_open, 1, __ATOMIC_RELAXED);
         log_err("cannot allocate a session");
     }
