@@ -177,6 +177,7 @@ static void session_free(struct session *s)
     event_free(s->timer);
     admission_clear(&s->adm);
     free(s->head);
+    free(s->npath);
     httpproxy_free(s->hx);
     socketio_session_free(s->sio);
     worker_session_removed(s->w, s);
@@ -260,6 +261,12 @@ static void head_received(struct session *s)
 
     s->have_req = 0;
     st = http_parse_request(s->head, s->head_len, &s->req, err, sizeof(err));
+    if (st == 0) {
+        /* Routing, forwarding and logging all see this one reading. */
+        free(s->npath);
+        s->npath = util_xmalloc(s->req.path_len + 2);
+        st = http_request_normalize(&s->req, s->npath, s->req.path_len + 2, err, sizeof(err));
+    }
     if (st) {
         slog(LOG_INFO, s, "rejected %d: %s", st, err);
         s->end_cause = "bad_request";
@@ -739,6 +746,8 @@ void session_next_request(struct session *s)
     memset(&s->adm, 0, sizeof(s->adm));
     free(s->head);
     s->head = NULL;
+    free(s->npath);
+    s->npath = NULL;
     s->head_len = s->head_scanned = 0;
     s->have_req = 0;
     s->status = 0;
