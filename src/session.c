@@ -1088,6 +1088,10 @@ void session_describe_json(const struct session *s, struct evbuffer *b)
     evbuffer_add_printf(b, "{\"id\":%lu,\"state\":\"%s\",\"route\":", s->id, state_name(s->state));
     accesslog_json_string(b, s->adm.route ? s->adm.route->prefix : NULL,
                           s->adm.route ? strlen(s->adm.route->prefix) : 0);
+    /* The normalised path (SPEC §3a), never the query: it may hold a token. */
+    evbuffer_add_printf(b, ",\"path\":");
+    accesslog_json_string(b, s->have_req ? s->req.path : NULL,
+                          !s->have_req ? 0 : s->req.path_len > 1024 ? 1024 : s->req.path_len);
     evbuffer_add_printf(b, ",\"remote\":");
     accesslog_json_string(b, s->peer, strlen(s->peer));
     evbuffer_add_printf(b, ",\"sub\":");
