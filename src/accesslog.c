@@ -171,7 +171,14 @@ void accesslog_session(const struct session *s)
         if (s->have_req) {
             evbuffer_add(b, s->req.method, s->req.method_len);
             evbuffer_add(b, " ", 1);
-            evbuffer_add(b, s->req.path, s->req.path_len);
+            /* The normalised path may hold a raw '"', which would end the
+             * quoted field; nothing else it can hold needs escaping. */
+            for (size_t i = 0; i < s->req.path_len; i++) {
+                if (s->req.path[i] == '"')
+                    evbuffer_add(b, "\\x22", 4);
+                else
+                    evbuffer_add(b, s->req.path + i, 1);
+            }
         }
         evbuffer_add_printf(b, "\" %d %s route=%s sub=", s->status, s->end_cause ? s->end_cause : "-",
                             s->adm.route ? s->adm.route->prefix : "-");

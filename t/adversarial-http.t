@@ -57,7 +57,7 @@ def gateway(name, up, **main):
 
 SPORT = free_port()
 gw_w = gateway("wsgi", wsgi.addr)
-gw_wi = gateway("wsgi-insensitive", wsgi.addr, route_case="insensitive")
+gw_wi = gateway("wsgi-insensitive", wsgi.addr, route_case="insensitive", access_log="stderr")
 gw_wu = gateway("wsgi-underscores", wsgi.addr, underscores_in_headers="on")
 gw_rh = gateway("raw-http", hb.addr)
 gw_rw = gateway("raw-ws", wsb.addr, status_listen="127.0.0.1:%d" % SPORT)
@@ -406,6 +406,14 @@ def access_paths(gw, since):
 ok(wait_for(lambda: "/admin/users?access_token=REDACTED&z=1" in access_paths(gw_w, before), 3),
    "access log: normalised path, token value redacted", access_paths(gw_w, before))
 ok(ADMIN not in gw_w.log() and ADMIN.split(".")[2] not in gw_w.log(), "no token in the gateway log")
+
+# The plain access log: the normalised path, a raw '"' in it escaped.
+before = len(gw_wi.log())
+resp = request(gw_wi, "http", '/x/../%61"b?access_token=' + USER)
+ok(resp is not None and resp.status == 200, "request with a '\"' in the path admitted")
+ok(wait_for(lambda: '"GET /a\\x22b" 200' in gw_wi.log()[before:], 3),
+   "plain access log: normalised path, '\"' escaped, no query", gw_wi.log()[before:][-600:])
+ok(USER not in gw_wi.log(), "plain access log: no token")
 
 c = gw_rw.client()
 c.send(upgrade_head("/x/%2e%2e/%61dmin/./live?access_token=" + ADMIN,
