@@ -367,6 +367,7 @@ int http_request_normalize(struct http_request *req, char *buf, size_t cap,
         return 400;
     req->path = buf;
     req->path_len = len;
+    req->path_normalized = 1;
     return 0;
 }
 

@@ -24,6 +24,7 @@ struct http_request {
     size_t target_len;
     const char *path;               /* origin-form path (from absolute-form too), no query */
     size_t path_len;
+    int path_normalized;            /* path is http_request_normalize()'s result */
     const char *query;              /* after '?', NULL when absent */
     size_t query_len;
     int version_minor;              /* HTTP/1.x */
@@ -65,9 +66,9 @@ int http_parse_response(const char *buf, size_t len, struct http_response *resp,
  * line can carry. */
 int http_normalize_path(const char *in, size_t n, char *out, size_t outcap, size_t *outlen,
                         char *err, size_t errlen);
-/* Normalises req->path into buf (cap >= req->path_len + 2) and points
- * req->path at it. Returns 0, or 400 with a reason in err. The query is
- * left as sent. */
+/* Normalises req->path into buf (cap >= req->path_len + 2), points
+ * req->path at it and sets req->path_normalized. Returns 0, or 400 with a
+ * reason in err. The query is left as sent. */
 int http_request_normalize(struct http_request *req, char *buf, size_t cap,
                            char *err, size_t errlen);
 
