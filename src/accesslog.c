@@ -168,7 +168,14 @@ void accesslog_write(const struct config *cfg, const struct access_record *a)
         if (req) {
             evbuffer_add(b, req->method, req->method_len);
             evbuffer_add(b, " ", 1);
-            evbuffer_add(b, req->path, req->path_len);
+            /* The normalised path may hold a raw '"', which would end the
+             * quoted field; nothing else it can hold needs escaping. */
+            for (size_t i = 0; i < req->path_len; i++) {
+                if (req->path[i] == '"')
+                    evbuffer_add(b, "\\x22", 4);
+                else
+                    evbuffer_add(b, req->path + i, 1);
+            }
         }
         evbuffer_add_printf(b, "\" %d %s route=%s sub=", a->status, a->reason ? a->reason : "-",
                             a->route ? a->route : "-");

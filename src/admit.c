@@ -112,6 +112,10 @@ int admit_request(const struct config *cfg, const struct http_request *req,
     const char *failed = NULL;
 
     memset(a, 0, sizeof(*a));
+    /* Routing on a path as sent would let "/%61dmin" past "/admin"'s
+     * checks (SPEC §3a): a caller that skipped normalising gets nothing. */
+    if (!req->path_normalized)
+        return reject(a, 400, "bad_request", "bad_request", "request path not normalised");
     a->route = config_route(cfg, req->path, req->path_len);
     if (!a->route)
         return reject(a, 404, "not_found", "no_route", "no route for this path");

@@ -25,7 +25,8 @@ struct admission {
     int sio_pending;                /* socketio route, no HTTP-level token: CONNECT decides */
 };
 
-/* Runs SPEC §3 steps 2-7 on a parsed request. Returns 0 when admitted,
+/* Runs SPEC §3 steps 2-7 on a parsed request whose path went through
+ * http_request_normalize() (else 400: routes match normalised paths). Returns 0 when admitted,
  * else the status also stored in a->status. On a route with plain_http
  * on, a request whose Upgrade header does not name "websocket" skips the
  * upgrade check (step 3) and, when admitted, has a->plain_http set. On a

@@ -19,6 +19,7 @@
 
 #include <openssl/obj_mac.h>
 
+#include "http.h"
 #include "jwks.h"
 #include "jwks_fetch.h"
 #include "keys.h"
@@ -908,6 +909,22 @@ static int set_redis_failure(struct parser *ps, const struct directive *d, struc
     return 0;
 }
 
+/* SPEC §3a: how route prefixes compare with the path. */
+static int set_route_case(struct parser *ps, const struct directive *d, struct word *a, int n,
+                          void *obj)
+{
+    struct config *cfg = obj;
+
+    if (strcmp(a[1].s, "sensitive") == 0)
+        cfg->route_case_insensitive = 0;
+    else if (strcmp(a[1].s, "insensitive") == 0)
+        cfg->route_case_insensitive = 1;
+    else
+        return fail(ps, a[1].line, "invalid value \"%.200s\" for \"route_case\": it must be "
+                    "\"sensitive\" or \"insensitive\"", a[1].s);
+    return 0;
+}
+
 /* tls */
 
 /* tls_certificate, tls_certificate_key: loaded once both are known
@@ -1100,6 +1117,19 @@ static int set_route(struct parser *ps, const struct directive *d, struct word *
         if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == '?' || *c == '#')
             return fail(ps, a[1].line, "route prefix \"%.200s\" has a character no path can hold",
                         prefix);
+    /* Requests are routed on their normalised path (SPEC §3a), which a
+     * prefix like "/%61dmin" or "/a/../b" could never equal. */
+    size_t plen = strlen(prefix), nlen = 0;
+    char *norm = util_xmalloc(plen + 2), why[96];
+    int rc = 0;
+    if (http_normalize_path(prefix, plen, norm, plen + 2, &nlen, why, sizeof(why)) < 0)
+        rc = fail(ps, a[1].line, "route prefix \"%.200s\": %s", prefix, why);
+    else if (nlen != plen || memcmp(norm, prefix, plen) != 0)
+        rc = fail(ps, a[1].line, "route prefix \"%.200s\" is not a normalised path (requests "
+                  "are matched on \"%.200s\")", prefix, norm);
+    free(norm);
+    if (rc)
+        return rc;
     for (size_t i = 0; i < cfg->nroutes; i++)
         if (strcmp(cfg->routes[i].prefix, prefix) == 0)
             return fail(ps, a[1].line, "duplicate route \"%.200s\" (first on line %d)", prefix,
@@ -1210,7 +1240,9 @@ static int reserved_header(const char *h)
     static const char *const reserved[] = {
         "Host", "Connection", "Upgrade", "Content-Length", "Transfer-Encoding", "TE",
         "Trailer", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Authorization",
-        "Cookie", "Origin", "X-Forwarded-For", "X-Forwarded-Proto", NULL,
+        "Cookie", "Origin", "X-Forwarded-For", "X-Forwarded-Proto",
+        "X-Real-IP",                /* set to the client address (SPEC §3a) */
+        NULL,
     };
     for (int i = 0; reserved[i]; i++)
         if (strcasecmp(h, reserved[i]) == 0)
@@ -1299,6 +1331,9 @@ static const struct directive directives[] = {
       DUR_MAX },
     { "tls_certificate", CTX_MAIN, 1, 1, 0, set_tls_file, 0, 0, 0 },
     { "tls_certificate_key", CTX_MAIN, 1, 1, 0, set_tls_file, 0, 0, 0 },
+    { "route_case", CTX_MAIN, 1, 1, 0, set_route_case, 0, 0, 0 },
+    { "underscores_in_headers", CTX_MAIN, 1, 1, 0, set_flag, FIELD(config, underscores_in_headers),
+      0, 0 },
     { "jwt", CTX_MAIN, 0, 0, D_BLOCK, set_jwt, 0, 0, 0 },
     { "route", CTX_MAIN, 1, 1, D_MULTI | D_BLOCK, set_route, 0, 0, 0 },
 
@@ -1510,6 +1545,21 @@ static int validate(struct parser *ps)
     }
 
     qsort(cfg->routes, cfg->nroutes, sizeof(*cfg->routes), route_cmp);
+    /* Sorted by length: prefixes equal but for case are neighbours or
+     * separated only by others of their length. */
+    for (size_t i = 0; cfg->route_case_insensitive && i < cfg->nroutes; i++)
+        for (size_t j = i + 1; j < cfg->nroutes && cfg->routes[j].prefix_len ==
+                                                   cfg->routes[i].prefix_len; j++)
+            if (strcasecmp(cfg->routes[i].prefix, cfg->routes[j].prefix) == 0) {
+                const struct route *x = &cfg->routes[i], *y = &cfg->routes[j];
+                if (x->line > y->line) {
+                    const struct route *t = x;
+                    x = y;
+                    y = t;
+                }
+                return fail(ps, y->line, "duplicate route \"%.200s\" under route_case "
+                            "insensitive (first on line %d)", y->prefix, x->line);
+            }
 
     cfg->policy.keys = cfg->keys;
     cfg->policy.issuer = cfg->issuer;
@@ -1763,7 +1813,10 @@ struct route *config_route(const struct config *c, const char *path, size_t len)
         return NULL;
     for (size_t i = 0; i < c->nroutes; i++) {
         struct route *r = &c->routes[i];
-        if (r->prefix_len <= len && memcmp(r->prefix, path, r->prefix_len) == 0)
+        if (r->prefix_len > len)
+            continue;
+        if (c->route_case_insensitive ? strncasecmp(r->prefix, path, r->prefix_len) == 0
+                                      : memcmp(r->prefix, path, r->prefix_len) == 0)
             return r;
     }
     return NULL;

@@ -172,6 +172,10 @@ struct config {
                                      * when a certificate is configured, else NULL */
     char *upstream_ca_file;         /* default for routes without their own, or NULL
                                      * (the system trust store) */
+
+    /* SPEC §3a: route_case, underscores_in_headers. */
+    int route_case_insensitive;     /* route_case insensitive; default sensitive */
+    int underscores_in_headers;     /* keep header names with '_'; default off */
 };
 
 /* Loads and validates path, including every key file. Relative paths
@@ -186,7 +190,8 @@ struct config *config_ref(struct config *c);
 void config_unref(struct config *c);
 
 /* Longest path-prefix match (plain string prefix, as nginx's prefix
- * locations); NULL when none. */
+ * locations; ASCII case ignored under route_case insensitive) on a
+ * normalised path; NULL when none. */
 struct route *config_route(const struct config *c, const char *path, size_t len);
 
 /* Parses "host:port", "[v6]:port" (numeric only, plus "localhost" as

@@ -1,8 +1,9 @@
 /* The request head the backend receives. The backend trusts identity
  * headers because only the gateway can set them: so every client header
- * that could pose as one is dropped first, then the verified ones are
- * added. With strip_credentials the token carriers of every configured
- * source go too, so a backend never sees (or logs) a bearer token. */
+ * that could pose as one is dropped first (spelt with '_' too, SPEC §3a),
+ * then the verified ones are added, with the client address headers. With
+ * strip_credentials the token carriers of every configured source go too,
+ * so a backend never sees (or logs) a bearer token. */
 #include "forward.h"
 
 #include <stdlib.h>
@@ -75,14 +76,75 @@ static int is_carrier_header(const struct config *cfg, const struct http_header 
     return 0;
 }
 
+/* Header names as WSGI/CGI servers (and some frameworks) read them: case
+ * ignored and '_' the same as '-', so "X_Auth_Sub" is "X-Auth-Sub". Every
+ * removal decision compares this way; for a name without '_' it is the
+ * usual case-insensitive comparison. */
+static int fold(unsigned char c)
+{
+    if (c == '_')
+        return '-';
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+static int name_is(const struct http_header *h, const char *name)
+{
+    size_t n = strlen(name);
+
+    if (h->name_len != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (fold((unsigned char)h->name[i]) != fold((unsigned char)name[i]))
+            return 0;
+    return 1;
+}
+
+static int name_starts(const struct http_header *h, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    if (h->name_len < n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (fold((unsigned char)h->name[i]) != fold((unsigned char)prefix[i]))
+            return 0;
+    return 1;
+}
+
 static int is_injected(const struct route *r, const struct http_header *h)
 {
-    if (h->name_len >= 7 && strncasecmp(h->name, "X-Auth-", 7) == 0)
+    if (name_starts(h, "X-Auth-"))
         return 1;
     for (size_t i = 0; i < r->nidh; i++)
-        if (r->idh[i].header && util_strieq(h->name, h->name_len, r->idh[i].header))
+        if (r->idh[i].header && name_is(h, r->idh[i].header))
             return 1;
-    return r->claims_header && util_strieq(h->name, h->name_len, r->claims_header);
+    return r->claims_header && name_is(h, r->claims_header);
+}
+
+/* SPEC §3a: the client's address is ours to say. X-Forwarded-For is
+ * appended to and X-Forwarded-Proto set below; these are dropped. */
+static int is_address_header(const struct http_header *h)
+{
+    return name_is(h, "Forwarded") || name_is(h, "X-Real-IP") || name_is(h, "X-Forwarded-Host")
+           || name_is(h, "X-Forwarded-Proto");
+}
+
+/* A name with '_' that underscores_in_headers on still may not pass: it
+ * reads as a header wsgate reads or sets (identity, address, token
+ * carrier), and the backend would see both ours and the client's. */
+static int underscore_spoof(const struct config *cfg, const struct route *r,
+                            const struct http_header *h)
+{
+    if (is_injected(r, h) || is_address_header(h) || name_is(h, "X-Forwarded-For")
+        || name_is(h, "Sec-WebSocket-Protocol"))
+        return 1;
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        const struct token_source *s = &cfg->sources[i];
+        if ((s->kind == TS_AUTHORIZATION || s->kind == TS_HEADER)
+            && name_is(h, s->name ? s->name : "Authorization"))
+            return 1;
+    }
+    return 0;
 }
 
 static int named_source(const struct config *cfg, enum token_source_kind k,
@@ -274,7 +336,11 @@ int forward_build_head(struct evbuffer *out, const struct http_request *req,
         const struct http_header *h = &req->headers[i];
         size_t t = 0, c = 0;
         int rc = 0;
-        if (is_injected(route, h) || util_strieq(h->name, h->name_len, "X-Forwarded-Proto"))
+        /* nginx's default: many servers read '_' as '-' (SPEC §3a). */
+        if (memchr(h->name, '_', h->name_len)
+            && (!cfg->underscores_in_headers || underscore_spoof(cfg, route, h)))
+            continue;
+        if (is_injected(route, h) || is_address_header(h))
             continue;
         if (util_strieq(h->name, h->name_len, "X-Forwarded-For")) {
             nxff++;
@@ -312,6 +378,10 @@ int forward_build_head(struct evbuffer *out, const struct http_request *req,
     if (sep && add(out, "\r\n", 2) < 0)
         return -1;
     if (add_str(out, info->tls ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n") < 0)
+        return -1;
+    if (info->client_ip && safe_value(info->client_ip) && *info->client_ip
+        && (add_str(out, "X-Real-IP: ") < 0 || add_str(out, info->client_ip) < 0
+            || add(out, "\r\n", 2) < 0))
         return -1;
 
     if (claims && add_identity(out, route, claims) < 0)

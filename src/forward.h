@@ -1,6 +1,8 @@
-/* The request head the backend receives: the client's head minus spoofed
- * identity headers and (optionally) the credential carriers, plus
- * X-Forwarded-*, identity headers and the claims header. */
+/* The request head the backend receives: the client's head (its path as
+ * normalised, SPEC §3a) minus spoofed identity headers, header names with
+ * '_', client address headers and (optionally) the credential carriers,
+ * plus X-Forwarded-For/-Proto, X-Real-IP, identity headers and the claims
+ * header. */
 #ifndef WSGATE_FORWARD_H
 #define WSGATE_FORWARD_H
 

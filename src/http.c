@@ -226,49 +226,148 @@ static int valid_host(const char *s, size_t n)
     return 1;
 }
 
-/* Path checks: valid percent escapes, no backslash, no NUL, and no "." or
- * ".." segment even when spelt with %2e or separated by %2f / %5c, since a
- * backend that decodes before normalising would otherwise leave the route
- * prefix we matched on. */
-static int check_path(const char *p, size_t n, char *err, size_t errlen)
+/* RFC 3986 unreserved: the only characters whose percent-encoded and
+ * plain spellings every server treats as the same, so the only ones we
+ * decode. */
+static int is_unreserved(unsigned char c)
 {
-    size_t seg_len = 0;
-    int seg_dots = 1;                       /* segment so far is all dots */
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+           || c == '-' || c == '.' || c == '_' || c == '~';
+}
 
-    for (size_t i = 0; i <= n; i++) {
-        unsigned char c;
-        if (i == n) {
-            c = '/';
-        } else if (p[i] == '%') {
-            if (i + 2 >= n || !is_hex((unsigned char)p[i + 1]) || !is_hex((unsigned char)p[i + 2])) {
-                SET_ERR("invalid percent-encoding in path");
-                return 400;
+/* What a decoded segment does to the path: "" (from "//") and "." are
+ * dropped, ".." removes the segment before it, anything else is kept. A
+ * segment that is empty, "." or ".." once its ';' parameters are cut off
+ * is refused: Tomcat and Jetty strip path parameters before resolving
+ * dots, so "/..;/admin" is "/admin" to them and "/;x/admin" is too. */
+enum seg_kind { SEG_KEEP, SEG_DROP, SEG_UP, SEG_BAD };
+
+static enum seg_kind segment_kind(const char *seg, size_t sl)
+{
+    const char *semi = memchr(seg, ';', sl);
+    size_t bare = semi ? (size_t)(semi - seg) : sl;
+    int dots = bare <= 2 && (bare == 0 || (seg[0] == '.' && (bare == 1 || seg[1] == '.')));
+
+    if (!dots)
+        return SEG_KEEP;
+    if (semi)
+        return SEG_BAD;
+    return sl == 2 ? SEG_UP : SEG_DROP;
+}
+
+int http_normalize_path(const char *in, size_t n, char *out, size_t outcap, size_t *outlen,
+                        char *err, size_t errlen)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0, i = 0;
+    int trailing = 0;
+
+    if (err && errlen)
+        err[0] = '\0';
+    if (outcap < n + 1 || outcap < 2) {
+        SET_ERR("path too long");
+        return -1;
+    }
+    if (n > 0 && in[0] != '/') {
+        SET_ERR("path must start with \"/\"");
+        return -1;
+    }
+    /* out[0..o) is the path kept so far: "/seg" pieces. The next segment
+     * is decoded at out + o + 1, leaving room for its '/'; since no byte
+     * of output is longer than the input it came from, the writing never
+     * overtakes the reading and n + 1 bytes always suffice. */
+    while (i < n) {
+        size_t start = o + 1, w = start;
+        i++;                                /* the '/' */
+        while (i < n && in[i] != '/') {
+            unsigned char c = (unsigned char)in[i];
+            if (c == '%') {
+                if (i + 2 >= n || !is_hex((unsigned char)in[i + 1])
+                    || !is_hex((unsigned char)in[i + 2])) {
+                    SET_ERR("invalid percent-encoding in path");
+                    return -1;
+                }
+                c = (unsigned char)(hex_val((unsigned char)in[i + 1]) << 4
+                                    | hex_val((unsigned char)in[i + 2]));
+                i += 3;
+                if (c == '\0') {
+                    SET_ERR("NUL in path");
+                    return -1;
+                }
+                /* Decoded, either would be a separator to some backend and
+                 * part of a segment to us (and to others). */
+                if (c == '/' || c == '\\') {
+                    SET_ERR("encoded slash or backslash in path");
+                    return -1;
+                }
+                if (is_unreserved(c)) {
+                    out[w++] = (char)c;
+                } else {
+                    out[w++] = '%';
+                    out[w++] = hex[c >> 4];
+                    out[w++] = hex[c & 15];
+                }
+                continue;
             }
-            c = (unsigned char)(hex_val((unsigned char)p[i + 1]) << 4 | hex_val((unsigned char)p[i + 2]));
+            if (c == '\\') {
+                SET_ERR("backslash in path");
+                return -1;
+            }
             if (c == '\0') {
                 SET_ERR("NUL in path");
-                return 400;
+                return -1;
             }
-            i += 2;
-        } else if (p[i] == '\\') {
-            SET_ERR("backslash in path");
-            return 400;
-        } else {
-            c = (unsigned char)p[i];
+            /* http_parse_request() lets none of these into a path; refused
+             * here too so the function stands alone. */
+            if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#') {
+                SET_ERR("invalid character in path");
+                return -1;
+            }
+            out[w++] = (char)c;
+            i++;
         }
-        if (c == '/' || c == '\\') {
-            if (seg_dots && (seg_len == 1 || seg_len == 2)) {
-                SET_ERR("dot segment in path");
-                return 400;
+        switch (segment_kind(out + start, w - start)) {
+        case SEG_BAD:
+            SET_ERR("path parameter on an empty or dot segment");
+            return -1;
+        case SEG_UP:
+            if (o == 0) {
+                SET_ERR("path climbs above the root");
+                return -1;
             }
-            seg_len = 0;
-            seg_dots = 1;
-        } else {
-            seg_len++;
-            if (c != '.')
-                seg_dots = 0;
+            while (out[--o] != '/')
+                ;
+            trailing = 1;
+            break;
+        case SEG_DROP:
+            trailing = 1;
+            break;
+        case SEG_KEEP:
+            out[o] = '/';
+            o = w;
+            trailing = 0;
+            break;
         }
     }
+    /* "/a/", "/a/." and "/a/b/.." all name the directory: "/a/". */
+    if (o == 0 || trailing)
+        out[o++] = '/';
+    out[o] = '\0';
+    if (outlen)
+        *outlen = o;
+    return 0;
+}
+
+int http_request_normalize(struct http_request *req, char *buf, size_t cap,
+                           char *err, size_t errlen)
+{
+    size_t len;
+
+    if (http_normalize_path(req->path, req->path_len, buf, cap, &len, err, errlen) < 0)
+        return 400;
+    req->path = buf;
+    req->path_len = len;
+    req->path_normalized = 1;
     return 0;
 }
 
@@ -323,7 +422,7 @@ static int parse_target(struct http_request *req, const char **authority, size_t
         req->query = NULL;
         req->query_len = 0;
     }
-    return check_path(req->path, req->path_len, err, errlen);
+    return 0;
 }
 
 /* "HTTP/1.0" or "HTTP/1.1" exactly. Returns the minor version, -1 for a

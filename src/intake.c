@@ -53,6 +53,12 @@ static void head_received(struct session *s)
 
     s->have_req = 0;
     st = http_parse_request(s->head, s->head_len, &s->req, err, sizeof(err));
+    if (st == 0) {
+        /* Routing, forwarding and logging all see this one reading. */
+        free(s->npath);
+        s->npath = util_xmalloc(s->req.path_len + 2);
+        st = http_request_normalize(&s->req, s->npath, s->req.path_len + 2, err, sizeof(err));
+    }
     if (st) {
         slog(LOG_INFO, s, "rejected %d: %s", st, err);
         s->end_cause = "bad_request";

@@ -179,6 +179,7 @@ static void session_free(struct session *s)
     event_free(s->timer);
     admission_clear(&s->adm);
     free(s->head);
+    free(s->npath);
     for (int i = s->ncleanups - 1; i >= 0; i--)
         s->cleanups[i](s);
     if (s->prev)
@@ -385,6 +386,8 @@ void session_next_request(struct session *s)
     memset(&s->adm, 0, sizeof(s->adm));
     free(s->head);
     s->head = NULL;
+    free(s->npath);
+    s->npath = NULL;
     s->head_len = s->head_scanned = 0;
     s->have_req = 0;
     s->status = 0;
@@ -684,6 +687,10 @@ void session_describe_json(const struct session *s, struct evbuffer *b)
     evbuffer_add_printf(b, "{\"id\":%lu,\"state\":\"%s\",\"route\":", s->id, state_name(s->state));
     accesslog_json_string(b, s->adm.route ? s->adm.route->prefix : NULL,
                           s->adm.route ? strlen(s->adm.route->prefix) : 0);
+    /* The normalised path (SPEC §3a), never the query: it may hold a token. */
+    evbuffer_add_printf(b, ",\"path\":");
+    accesslog_json_string(b, s->have_req ? s->req.path : NULL,
+                          !s->have_req ? 0 : s->req.path_len > 1024 ? 1024 : s->req.path_len);
     evbuffer_add_printf(b, ",\"remote\":");
     accesslog_json_string(b, s->peer, strlen(s->peer));
     evbuffer_add_printf(b, ",\"sub\":");

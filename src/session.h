@@ -106,6 +106,7 @@ struct session {
     size_t head_scanned;            /* bytes already searched for the end of head */
     char *head;                     /* the client's head, NUL-terminated copy */
     size_t head_len;
+    char *npath;                    /* req.path once normalised (SPEC §3a) */
     struct http_request req;
     int have_req;
     struct admission adm;

@@ -14,7 +14,7 @@ import time
 sys.dont_write_bytecode = True   # keep t/lib free of __pycache__ (EXTRA_DIST ships it)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from wsgatetest import (Gateway, Timeout, b64url, check, claims, done,  # noqa: E402
-                        expect_101, expect_reject, main_conf, mint, no_new_conn, ok,
+                        expect_101, expect_reject, is_, main_conf, mint, no_new_conn, ok,
                         reject_problems, start_backend, std_conf, tamper_signature,
                         unsigned_token, upgrade, upgrade_head, wait_for)
 
@@ -73,11 +73,20 @@ bad_request("a duplicate Host", inject(good_head(), b"Host: evil.example"))
 bad_request("a missing Host", good_head(omit=("Host",)))
 bad_request("absolute-form to a foreign host",
             good_head().replace(b"GET / ", b"GET http://evil.example/ ", 1))
-bad_request("a dot-segment path", good_head(path="/public/../admin"))
-bad_request("a trailing dot-segment", good_head(path="/admin/.."))
-bad_request("a single-dot segment", good_head(path="/./admin"))
-bad_request("a percent-encoded dot-segment", good_head(path="/public/%2e%2e/admin"))
-bad_request("a mixed-case percent-encoded dot-segment", good_head(path="/public/.%2E/admin"))
+# Dot segments are resolved (SPEC §3a): the request is routed, and
+# forwarded, as the path they name, so /public/../admin is /admin and needs
+# the admin role.
+for name, path in (("a dot-segment path", "/public/../admin"),
+                   ("a single-dot segment", "/./admin"),
+                   ("a percent-encoded dot-segment", "/public/%2e%2e/admin"),
+                   ("a mixed-case percent-encoded dot-segment", "/public/.%2E/admin")):
+    expect_reject(gw, be, "%s (%s) routes as /admin: no role -> 403" % (name, path), 403,
+                  "insufficient_scope", raw=good_head(path=path))
+for path, want in (("/public/../admin", "/admin"), ("/admin/..", "/"), ("/./admin/x/.", "/admin/x/")):
+    c, bc, resp = expect_101(gw, be, "%s is admitted as %s" % (path, want),
+                             token=ADMIN, path=path)
+    is_(bc.target if bc else None, want, "%s reaches the backend as %s" % (path, want))
+bad_request("a dot-segment above the root", good_head(path="/admin/../../admin"))
 bad_request("garbage instead of a request", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n")
 
 expect_101(gw, be, "absolute-form to the Host given is admitted",

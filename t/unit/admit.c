@@ -18,6 +18,7 @@ static struct config *cfg;
 static char head[8192];
 static struct http_request req;
 static struct admission adm;
+static char npath[4096];
 
 static char *hs256(const char *secret_path, const char *payload)
 {
@@ -55,7 +56,8 @@ static int run(const char *path, const char *extra)
              "GET %s HTTP/1.1\r\nHost: gw.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
              path, extra);
-    if (http_parse_request(head, strlen(head), &req, err, sizeof(err)) != 0) {
+    if (http_parse_request(head, strlen(head), &req, err, sizeof(err)) != 0
+        || http_request_normalize(&req, npath, sizeof(npath), err, sizeof(err)) != 0) {
         printf("# parse failed: %s\n", err);
         return -1;
     }
@@ -68,7 +70,8 @@ static int run_raw(const char *raw)
 
     admission_clear(&adm);
     snprintf(head, sizeof(head), "%s", raw);
-    if (http_parse_request(head, strlen(head), &req, err, sizeof(err)) != 0)
+    if (http_parse_request(head, strlen(head), &req, err, sizeof(err)) != 0
+        || http_request_normalize(&req, npath, sizeof(npath), err, sizeof(err)) != 0)
         return -1;
     return admit_request(cfg, &req, util_wall_s(), &adm);
 }
@@ -162,6 +165,27 @@ int main(void)
     char q[2048];
     snprintf(q, sizeof(q), "/admin?a=1&tok=%s", good);
     is_int(run(q, ""), 0, "query token admitted");
+    /* SPEC §3a: spellings of /admin meet /admin's claims, not /'s. */
+    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", user);
+    is_int(run("/%61dmin/x", hdr), 403, "/%%61dmin/x routes to /admin: claim unmet");
+    is_str(adm.route ? adm.route->prefix : NULL, "/admin", "/%%61dmin/x: route /admin");
+    is_int(run("/public/../admin", hdr), 403, "/public/../admin routes to /admin");
+    is_int(run("//admin", hdr), 403, "//admin routes to /admin");
+    is_int(run("/public/%2e%2e/admin", ""), 401, "/public/%%2e%%2e/admin needs /admin's token");
+    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", good);
+    is_int(run("/x/../%61dmin", hdr), 0, "/x/../%%61dmin admitted with the role");
+    is_str(adm.route ? adm.route->prefix : NULL, "/admin", "... on route /admin");
+    {
+        char err2[160];
+        snprintf(head, sizeof(head), "GET /admin HTTP/1.1\r\nHost: gw.test\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\n%s\r\n", hdr);
+        admission_clear(&adm);
+        ok(http_parse_request(head, strlen(head), &req, err2, sizeof(err2)) == 0, "raw parse");
+        is_int(admit_request(cfg, &req, util_wall_s(), &adm), 400,
+               "a path that was never normalised is not admitted");
+        ok(adm.route == NULL, "... and not routed");
+    }
     is_int(run("/public", ""), 0, "auth off route needs no token");
     ok(!adm.have_claims, "auth off route has no claims");
     is_int(run("/public", "Origin: https://evil.test\r\n"), 403, "auth off route still checks Origin");

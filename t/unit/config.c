@@ -250,6 +250,8 @@ static void test_defaults(void)
     is_int(c->access_log_json, 0, "access_log default plain text");
     is_int(c->error_log, LOGT_STDERR, "error_log default stderr");
     is_int(c->error_level, LOG_INFO, "error_log default info");
+    is_int(c->route_case_insensitive, 0, "route_case default sensitive");
+    is_int(c->underscores_in_headers, 0, "underscores_in_headers default off");
     is_int(c->policy.algs, (1u << JWT_RS256) | (1u << JWT_ES256), "algorithms default RS256 ES256");
     ok(c->issuer == NULL && c->policy.issuer == NULL, "issuer default unchecked");
     is_int(c->naudiences, 0, "audience default none");
@@ -316,14 +318,16 @@ static void test_defaults(void)
     ok(c == NULL, "a route prefix with a space is refused");
     config_unref(c);
     c = load("listen 8080;route /x{upstream 127.0.0.1:1;auth off;}#c\njwt{issuer a#b;}#c\n"
-             "route \"/q\\\"\\\\\" { upstream 127.0.0.1:1; auth off; }");
+             "route \"/q\\\"\" { upstream 127.0.0.1:1; auth off; require_claim r \"b\\\\s\"; }");
     ok(c != NULL, "tight syntax, '#' inside a word, escapes, no trailing newline");
     if (!c)
         printf("#   err: %s\n", err);
     if (c) {
         is_int(((struct sockaddr_in *)&c->listens[0].addr.ss)->sin_addr.s_addr,
                htonl(INADDR_ANY), "bare port listens on 0.0.0.0");
-        is_str(c->routes[0].prefix, "/q\"\\", "escapes in a quoted string");
+        is_str(c->routes[0].prefix, "/q\"", "escaped quote in a quoted string");
+        is_str(c->routes[0].nrequire ? c->routes[0].require[0].value : NULL, "b\\s",
+               "escaped backslash in a quoted string");
         is_str(c->routes[1].prefix, "/x", "route");
         is_str(c->issuer, "a#b", "'#' inside a word is not a comment");
     }
@@ -345,6 +349,32 @@ static void test_errors(void)
     config_unref(c);
 
     /* Grammar */
+    BAD("route_case value", "1: invalid value \"yes\" for \"route_case\": it must be "
+        "\"sensitive\" or \"insensitive\"", "route_case yes;\n" MIN_LISTEN MIN_ROUTE);
+    BAD("route_case in a route", "2: \"route_case\" is not allowed in the route context",
+        MIN_LISTEN "route / { route_case insensitive; upstream 127.0.0.1:9000; auth off; }\n");
+    BAD("routes equal but for case under route_case insensitive",
+        "4: duplicate route \"/Admin\" under route_case insensitive (first on line 3)",
+        MIN_LISTEN MIN_ROUTE "route /admin { upstream 127.0.0.1:9000; auth off; }\n"
+        "route /Admin { upstream 127.0.0.1:9000; auth off; }\nroute_case insensitive;\n");
+    BAD("underscores_in_headers value", "1: invalid value \"yes\" for \"underscores_in_headers\": "
+        "it must be \"on\" or \"off\"", "underscores_in_headers yes;\n" MIN_LISTEN MIN_ROUTE);
+    BAD("route prefix not normalised: escape", "2: route prefix \"/%61dmin\" is not a normalised "
+        "path (requests are matched on \"/admin\")",
+        MIN_LISTEN "route /%%61dmin { upstream 127.0.0.1:9000; auth off; }\n");
+    BAD("route prefix not normalised: dot segment", "2: route prefix \"/a/../b\" is not a "
+        "normalised path (requests are matched on \"/b\")",
+        MIN_LISTEN "route /a/../b { upstream 127.0.0.1:9000; auth off; }\n");
+    BAD("route prefix not normalised: double slash", "2: route prefix \"//a\" is not a "
+        "normalised path (requests are matched on \"/a\")",
+        MIN_LISTEN "route //a { upstream 127.0.0.1:9000; auth off; }\n");
+    BAD("route prefix not normalised: lower-case hex", "2: route prefix \"/caf%c3%a9\" is not a "
+        "normalised path (requests are matched on \"/caf%C3%A9\")",
+        MIN_LISTEN "route /caf%%c3%%a9 { upstream 127.0.0.1:9000; auth off; }\n");
+    BAD("route prefix with an encoded slash", "2: route prefix \"/a%2Fb\": encoded slash or "
+        "backslash in path", MIN_LISTEN "route /a%%2Fb { upstream 127.0.0.1:9000; auth off; }\n");
+    BAD("route prefix with a backslash", "2: route prefix \"/a\\b\": backslash in path",
+        MIN_LISTEN "route \"/a\\\\b\" { upstream 127.0.0.1:9000; auth off; }\n");
     BAD("unknown directive", "2: unknown directive \"lisen\"",
         MIN_LISTEN "lisen 1;\n" MIN_ROUTE);
     BAD("bad status_listen", "1: status_listen \"nohost\": missing port",
@@ -486,6 +516,8 @@ static void test_errors(void)
         MIN_LISTEN "route / { upstream 127.0.0.1:1; auth off;\n origins https://a.com;\n origins any; }\n");
     BAD("identity header name", "1: invalid header name \"X Auth\"",
         "route / { upstream 127.0.0.1:1; auth off; identity_header sub \"X Auth\"; }\n" MIN_LISTEN);
+    BAD("identity header X-Real-IP", "3: header \"x-real-ip\" is reserved and cannot be injected",
+        MIN_LISTEN "route / { upstream 127.0.0.1:9000; auth off;\n identity_header sub x-real-ip; }\n");
     BAD("identity header reserved", "1: header \"Host\" is reserved and cannot be injected",
         "route / { upstream 127.0.0.1:1; auth off; identity_header sub Host; }\n" MIN_LISTEN);
     BAD("identity header websocket", "1: header \"sec-websocket-key\" is reserved and cannot be injected",

@@ -74,6 +74,9 @@ static const char *fwd(const char *head, const struct jwt_claims *c)
     char err[128];
     int rc = http_parse_request(head, strlen(head), &req, err, sizeof(err));
 
+    static char path[4096];
+    if (rc == 0)
+        rc = http_request_normalize(&req, path, sizeof(path), err, sizeof(err));
     if (rc) {
         printf("# parse failed (%d): %s\n", rc, err);
         return NULL;
@@ -91,7 +94,7 @@ static const char *fwd(const char *head, const struct jwt_claims *c)
     return out;
 }
 
-#define XF "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\n"
+#define XF "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\nX-Real-IP: 192.0.2.7\r\n"
 #define ID "X-Auth-Sub: alice\r\nX-User-Roles: chat,admin\r\n"
 #define CL "X-Auth-Claims: eyJzdWIiOiJhbGljZSIsInJvbGVzIjpbImNoYXQiLCJhZG1pbiJdLCJleHAiOjIwMDAwMDAwMDB9\r\n"
 
@@ -129,6 +132,7 @@ static void test_full(void)
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
         "X-Forwarded-For: 10.0.0.1, 192.0.2.7\r\n"
         "X-Forwarded-Proto: http\r\n"
+        "X-Real-IP: 192.0.2.7\r\n"
         ID CL "\r\n",
         "everything at once: spoofed identity replaced, all carriers stripped");
     is_int(info.only_credential_protocols, 0, "a real protocol was offered too");
@@ -181,6 +185,98 @@ static void test_request_line(void)
            "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n" XF "\r\n", "method and framing kept");
 }
 
+/* SPEC §3a: the backend gets the normalised path, the query as sent. */
+static void test_normalised(void)
+{
+    reset();
+    route.nidh = 0;
+    route.claims_header = NULL;
+    is_str(fwd("GET /x/../%61dmin//users/./?q=%2e%2e/%2F&access_token=T&r=%61 HTTP/1.1\r\n"
+               "Host: h\r\n\r\n", &claims),
+           "GET /admin/users/?q=%2e%2e/%2F&r=%61 HTTP/1.1\r\nHost: h\r\n" XF "\r\n",
+           "normalised path, query as sent (token parameter stripped)");
+    is_str(fwd("GET http://h/a/%2E%2E/b%7e%c3%a9 HTTP/1.1\r\nHost: h\r\n\r\n", &claims),
+           "GET /b~%C3%A9 HTTP/1.1\r\nHost: h\r\n" XF "\r\n",
+           "absolute-form: normalised and sent in origin-form");
+    route.strip_credentials = 0;
+    is_str(fwd("GET /%252F?%2e%2e HTTP/1.1\r\nHost: h\r\n\r\n", &claims),
+           "GET /%252F?%2e%2e HTTP/1.1\r\nHost: h\r\n" XF "\r\n",
+           "double encoding decoded once, query untouched");
+}
+
+/* SPEC §3a: header names with '_' and the client address headers. */
+static void test_underscores(void)
+{
+    reset();
+    route.claims_header = NULL;
+    const char *spoof =
+        "GET / HTTP/1.1\r\nHost: h\r\n"
+        "X_Auth_Sub: root\r\n"
+        "x_auth_sub: root2\r\n"
+        "X-Auth_Sub: root3\r\n"
+        "X_User_Roles: admin\r\n"
+        "My_Header: harmless\r\n"
+        "X-Auth-Sub: mallory\r\n"
+        "X_Forwarded_For: 6.6.6.6\r\n"
+        "X_Real_IP: 6.6.6.6\r\n"
+        "X_Forwarded_Host: evil\r\n"
+        "X_Forwarded_Proto: https\r\n"
+        "Sec_WebSocket_Protocol: bearer, T.O.K\r\n"
+        "Keep-Me: 1\r\n\r\n";
+    is_str(fwd(spoof, &claims),
+           "GET / HTTP/1.1\r\nHost: h\r\nKeep-Me: 1\r\n" XF ID "\r\n",
+           "underscores_in_headers off: every name with '_' dropped");
+
+    cfg.underscores_in_headers = 1;
+    is_str(fwd(spoof, &claims),
+           "GET / HTTP/1.1\r\nHost: h\r\nMy_Header: harmless\r\nKeep-Me: 1\r\n" XF ID "\r\n",
+           "underscores_in_headers on: My_Header kept, every spoof of ours still removed");
+
+    /* header:X sources: with '_' read as '-' the carrier must not slip
+     * through strip_credentials. */
+    static struct token_source hdr_sources[] = {
+        { TS_AUTHORIZATION, "Authorization" },
+        { TS_HEADER, "X-Api-Token" },
+    };
+    cfg.sources = hdr_sources;
+    cfg.nsources = 2;
+    is_str(fwd("GET / HTTP/1.1\r\nHost: h\r\nX_Api_Token: T.O.K\r\nX_Other_Thing: 1\r\n\r\n",
+               &claims),
+           "GET / HTTP/1.1\r\nHost: h\r\nX_Other_Thing: 1\r\n" XF ID "\r\n",
+           "underscores_in_headers on: a header:X carrier spelt with '_' removed");
+    cfg.sources = sources;
+    cfg.nsources = sizeof(sources) / sizeof(sources[0]);
+
+    /* Injected names are compared the same way: X_Tenant is X-Tenant. */
+    route.idh = idh + 2;
+    route.nidh = 1;
+    set_claims("{\"tenant\":\"acme\"}");
+    is_str(fwd("GET / HTTP/1.1\r\nHost: h\r\nx_TENANT: evil\r\nX_Tenantx: keep\r\n\r\n", &claims),
+           "GET / HTTP/1.1\r\nHost: h\r\nX_Tenantx: keep\r\n" XF "X-Tenant: acme\r\n\r\n",
+           "underscores_in_headers on: an injected name with '_' removed, a longer one kept");
+}
+
+static void test_address_headers(void)
+{
+    reset();
+    route.nidh = 0;
+    route.claims_header = NULL;
+    is_str(fwd("GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=6.6.6.6;proto=https\r\n"
+               "X-Real-IP: 6.6.6.6\r\nx-real-ip: 7.7.7.7\r\nX-Forwarded-Host: evil.example\r\n"
+               "FORWARDED: for=1\r\nX-Forwarded-Hostname: kept\r\n\r\n", &claims),
+           "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Hostname: kept\r\n" XF "\r\n",
+           "client Forwarded, X-Real-IP and X-Forwarded-Host removed; X-Real-IP set by us");
+    info.client_ip = "2001:db8::7";
+    is_str(fwd("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &claims),
+           "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 2001:db8::7\r\n"
+           "X-Forwarded-Proto: http\r\nX-Real-IP: 2001:db8::7\r\n\r\n",
+           "X-Real-IP: an IPv6 client address");
+    info.client_ip = "1.2.3.4\r\nX-Auth-Sub: root";
+    is_str(fwd("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &claims),
+           "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: http\r\n\r\n",
+           "an address that could end the line is never written");
+}
+
 static void test_xff(void)
 {
     reset();
@@ -191,14 +287,16 @@ static void test_xff(void)
     is_str(fwd("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2\r\nX-A: b\r\n"
                "x-forwarded-for: 3.3.3.3\r\n\r\n", &claims),
            "GET / HTTP/1.1\r\nHost: h\r\nX-A: b\r\n"
-           "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 192.0.2.7\r\nX-Forwarded-Proto: http\r\n\r\n",
+           "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 192.0.2.7\r\nX-Forwarded-Proto: http\r\n"
+           "X-Real-IP: 192.0.2.7\r\n\r\n",
            "X-Forwarded-For appended, several headers merged in order");
     is_str(fwd("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For:\r\n\r\n", &claims),
            "GET / HTTP/1.1\r\nHost: h\r\n" XF "\r\n", "empty X-Forwarded-For ignored");
     info.tls = 1;
     info.client_ip = "2001:db8::1";
     is_str(fwd("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: http\r\n\r\n", &claims),
-           "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 2001:db8::1\r\nX-Forwarded-Proto: https\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 2001:db8::1\r\nX-Forwarded-Proto: https\r\n"
+           "X-Real-IP: 2001:db8::1\r\n\r\n",
            "TLS: X-Forwarded-Proto https replaces the client's");
     info.client_ip = NULL;
     info.tls = 0;
@@ -348,6 +446,9 @@ int main(void)
     test_full();
     test_spoof();
     test_request_line();
+    test_normalised();
+    test_underscores();
+    test_address_headers();
     test_xff();
     test_strip();
     test_claim_rendering();

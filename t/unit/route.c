@@ -106,6 +106,36 @@ int main(void)
     }
     config_unref(c);
 
+    /* route_case insensitive (SPEC §3a): for backends whose router ignores
+     * case, "/ADMIN" must reach the /admin route's checks. */
+    c = load("listen 127.0.0.1:8080;\n"
+             "route_case insensitive;\n"
+             "route / { upstream 127.0.0.1:9000; auth off; }\n"
+             "route /Admin { upstream 127.0.0.1:9001; auth off; }\n"
+             "route /api/v1 { upstream 127.0.0.1:9002; auth off; }\n");
+    ok(c != NULL && c->route_case_insensitive, "route_case insensitive loads");
+    if (c) {
+        route_is(c, "/admin", "/Admin");
+        route_is(c, "/ADMIN/users", "/Admin");
+        route_is(c, "/aDmIn", "/Admin");
+        route_is(c, "/API/V1/x", "/api/v1");
+        route_is(c, "/api/v2", "/");
+        route_is(c, "/adm", "/");
+        route_is(c, "/%41dmin", "/");       /* callers pass normalised paths */
+    }
+    config_unref(c);
+    c = load("listen 127.0.0.1:8080;\n"
+             "route / { upstream 127.0.0.1:9000; auth off; }\n"
+             "route /admin { upstream 127.0.0.1:9001; auth off; }\n"
+             "route_case sensitive;\n");
+    ok(c != NULL && !c->route_case_insensitive, "route_case sensitive loads");
+    if (c) {
+        route_is(c, "/admin/x", "/admin");
+        route_is(c, "/ADMIN/x", "/");
+        route_is(c, "/Admin", "/");
+    }
+    config_unref(c);
+
     /* Same length, different prefixes: only the matching one is taken. */
     c = load("listen 127.0.0.1:8080;\n"
              "route /bb { upstream 127.0.0.1:9002; auth off; }\n"
