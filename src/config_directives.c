@@ -1,0 +1,961 @@
+/* The directive table: one row per directive (name, context, arity,
+ * flags, setter, field), generic setters for flags, numbers, durations,
+ * sizes and strings, and the custom ones. */
+#include "config_parse.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/obj_mac.h>
+
+#include "http.h"
+#include "jwks.h"
+#include "jwks_fetch.h"
+#include "keys.h"
+#include "log.h"
+#include "origin.h"
+#include "tls.h"
+#include "util.h"
+
+/* ---- directive table ---------------------------------------------------- */
+
+#define D_MULTI 1u   /* may appear more than once in its context */
+#define D_BLOCK 2u   /* followed by { ... } */
+
+#define ARGS_ANY -1
+
+struct directive;
+
+/* Setters get the directive, its arguments (args[0] is the name itself) and
+ * the object of the current context: struct config for main and jwt,
+ * struct route for a route block. */
+struct directive {
+    const char *name;
+    unsigned ctx;
+    int min_args, max_args;         /* not counting the name */
+    unsigned flags;
+    int (*set)(struct parser *ps, const struct directive *d, struct word *a, int n, void *obj);
+    size_t off;                     /* field for the generic setters */
+    int64_t min, max;               /* bounds for the generic number setters */
+};
+
+/* Setters share one signature and most use only part of it. */
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+
+#define FIELD(type, field) offsetof(struct type, field)
+#define AT(obj, d, type) ((type *)(void *)((char *)(obj) + (d)->off))
+
+static int set_flag(struct parser *ps, const struct directive *d, struct word *a, int n, void *obj)
+{
+    if (strcasecmp(a[1].s, "on") == 0)
+        *AT(obj, d, int) = 1;
+    else if (strcasecmp(a[1].s, "off") == 0)
+        *AT(obj, d, int) = 0;
+    else
+        return conf_fail(ps, a[1].line, "invalid value \"%.200s\" for \"%s\": it must be \"on\" or \"off\"",
+                    a[1].s, d->name);
+    return 0;
+}
+
+static int set_long(struct parser *ps, const struct directive *d, struct word *a, int n, void *obj)
+{
+    uint64_t v;
+
+    if (conf_parse_u64(a[1].s, strlen(a[1].s), &v) < 0)
+        return conf_fail(ps, a[1].line, "invalid number \"%.200s\"", a[1].s);
+    if (v < (uint64_t)d->min || v > (uint64_t)d->max)
+        return conf_fail(ps, a[1].line, "\"%s\" must be between %lld and %lld", d->name,
+                    (long long)d->min, (long long)d->max);
+    *AT(obj, d, long) = (long)v;
+    return 0;
+}
+
+static int set_duration(struct parser *ps, const struct directive *d, struct word *a, int n,
+                        void *obj)
+{
+    int64_t ms;
+    char lo[32], hi[32];
+
+    if (conf_parse_duration_ms(a[1].s, &ms) < 0)
+        return conf_fail(ps, a[1].line, "invalid duration \"%.200s\"", a[1].s);
+    if (ms < d->min || ms > d->max) {
+        conf_duration_text(d->min, lo, sizeof(lo));
+        conf_duration_text(d->max, hi, sizeof(hi));
+        return conf_fail(ps, a[1].line, "\"%s\" must be between %s and %s", d->name, lo, hi);
+    }
+    *AT(obj, d, int64_t) = ms;
+    return 0;
+}
+
+static int set_size(struct parser *ps, const struct directive *d, struct word *a, int n, void *obj)
+{
+    uint64_t v;
+    char lo[32], hi[32];
+
+    if (conf_parse_size(a[1].s, &v) < 0)
+        return conf_fail(ps, a[1].line, "invalid size \"%.200s\"", a[1].s);
+    if (v < (uint64_t)d->min || v > (uint64_t)d->max) {
+        conf_size_text((uint64_t)d->min, lo, sizeof(lo));
+        conf_size_text((uint64_t)d->max, hi, sizeof(hi));
+        return conf_fail(ps, a[1].line, "\"%s\" must be between %s and %s", d->name, lo, hi);
+    }
+    *AT(obj, d, size_t) = (size_t)v;
+    return 0;
+}
+
+static int set_string(struct parser *ps, const struct directive *d, struct word *a, int n,
+                      void *obj)
+{
+    char **dst = AT(obj, d, char *);
+
+    if (!a[1].s[0])
+        return conf_fail(ps, a[1].line, "\"%s\" must not be empty", d->name);
+    free(*dst);
+    *dst = util_xstrdup(a[1].s);
+    return 0;
+}
+
+void conf_push_str(char ***arr, size_t *n, const char *s)
+{
+    *arr = util_xrealloc(*arr, (*n + 1) * sizeof(**arr));
+    (*arr)[(*n)++] = util_xstrdup(s);
+}
+
+/* main */
+
+static int set_listen(struct parser *ps, const struct directive *d, struct word *a, int n,
+                      void *obj)
+{
+    struct config *cfg = obj;
+    struct sockaddr_text addr;
+    const char *why = "invalid address";
+
+    if (n == 2 && strcmp(a[2].s, "tls") != 0)
+        return conf_fail(ps, a[2].line, "invalid parameter \"%.200s\" for \"listen\"", a[2].s);
+    if (conf_addr_parse(a[1].s, &addr, 1, &why) < 0)
+        return conf_fail(ps, a[1].line, "listen \"%.200s\": %s", a[1].s, why);
+    for (size_t i = 0; i < cfg->nlistens; i++) {
+        if (conf_same_addr(&cfg->listens[i].addr, &addr)) {
+            int first = cfg->listens[i].line;
+            free(addr.text);
+            return conf_fail(ps, a[1].line, "duplicate listen \"%.200s\" (first on line %d)", a[1].s,
+                        first);
+        }
+    }
+    cfg->listens = util_xrealloc(cfg->listens, (cfg->nlistens + 1) * sizeof(*cfg->listens));
+    struct listen_conf *l = &cfg->listens[cfg->nlistens++];
+    l->addr = addr;
+    l->tls = n == 2;
+    l->line = a[0].line;
+    return 0;
+}
+
+static int set_workers(struct parser *ps, const struct directive *d, struct word *a, int n,
+                       void *obj)
+{
+    struct config *cfg = obj;
+
+    if (strcmp(a[1].s, "auto") == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->workers = cpus < 1 ? 1 : cpus > WORKERS_MAX ? WORKERS_MAX : (int)cpus;
+        return 0;
+    }
+    uint64_t v;
+    if (conf_parse_u64(a[1].s, strlen(a[1].s), &v) < 0)
+        return conf_fail(ps, a[1].line, "invalid number \"%.200s\" (or \"auto\")", a[1].s);
+    if (v < 1 || v > WORKERS_MAX)
+        return conf_fail(ps, a[1].line, "\"workers\" must be between 1 and %d", WORKERS_MAX);
+    cfg->workers = (int)v;
+    return 0;
+}
+
+static int set_access_log(struct parser *ps, const struct directive *d, struct word *a, int n,
+                          void *obj)
+{
+    struct config *cfg = obj;
+
+    if (n == 2 && strcmp(a[2].s, "json") != 0)
+        return conf_fail(ps, a[2].line, "invalid parameter \"%.200s\" for \"access_log\" (only \"json\")",
+                    a[2].s);
+    free(cfg->access_log_path);
+    cfg->access_log_path = NULL;
+    cfg->access_log_json = n == 2;
+    if (strcmp(a[1].s, "off") == 0) {
+        if (n == 2)
+            return conf_fail(ps, a[2].line, "\"json\" makes no sense with \"access_log off\"");
+        cfg->access_log = LOGT_OFF;
+    } else if (strcmp(a[1].s, "stderr") == 0) {
+        cfg->access_log = LOGT_STDERR;
+    } else if (!a[1].s[0]) {
+        return conf_fail(ps, a[1].line, "\"access_log\" must not be empty");
+    } else {
+        cfg->access_log = LOGT_FILE;
+        cfg->access_log_path = util_xstrdup(a[1].s);
+    }
+    return 0;
+}
+
+static int set_error_log(struct parser *ps, const struct directive *d, struct word *a, int n,
+                         void *obj)
+{
+    struct config *cfg = obj;
+    int level = LOG_INFO;
+
+    if (n == 2 && (level = log_level_from_name(a[2].s)) < 0)
+        return conf_fail(ps, a[2].line,
+                    "invalid level \"%.200s\" (error, warn, notice, info or debug)", a[2].s);
+    /* nginx writes to a file named "off" here; refuse instead of surprising. */
+    if (strcmp(a[1].s, "off") == 0)
+        return conf_fail(ps, a[1].line, "\"error_log\" cannot be off; use a level such as \"error\"");
+    if (!a[1].s[0])
+        return conf_fail(ps, a[1].line, "\"error_log\" must not be empty");
+    free(cfg->error_log_path);
+    cfg->error_log_path = NULL;
+    if (strcmp(a[1].s, "stderr") == 0) {
+        cfg->error_log = LOGT_STDERR;
+    } else {
+        cfg->error_log = LOGT_FILE;
+        cfg->error_log_path = util_xstrdup(a[1].s);
+    }
+    cfg->error_level = level;
+    return 0;
+}
+
+static int set_jwt(struct parser *ps, const struct directive *d, struct word *a, int n, void *obj)
+{
+    ps->jwt_line = a[0].line;
+    return conf_parse_block(ps, CTX_JWT, obj);
+}
+
+/* jwt */
+
+static int set_key_file(struct parser *ps, const struct directive *d, struct word *a, int n,
+                        void *obj)
+{
+    struct config *cfg = obj;
+    char why[384];
+
+    why[0] = '\0';
+    int rc = strcmp(d->name, "key_file") == 0
+                 ? keystore_add_key_file(cfg->keys, a[1].s, why, sizeof(why))
+                 : keystore_add_secret_file(cfg->keys, a[1].s, why, sizeof(why));
+    if (rc < 0)
+        return conf_fail(ps, a[1].line, "%s: %s", d->name, why[0] ? why : "cannot load");
+    return 0;
+}
+
+/* Checked here so that -t and a reload refuse a bad URL or CA file; the
+ * fetch itself starts when the configuration is installed (jwks.c). */
+static int set_jwks_url(struct parser *ps, const struct directive *d, struct word *a, int n,
+                        void *obj)
+{
+    struct config *cfg = obj;
+    struct jwks_url u;
+    char why[200];
+
+    if (jwks_url_parse(a[1].s, &u, why, sizeof(why)) < 0)
+        return conf_fail(ps, a[1].line, "jwks_url \"%.200s\": %s", a[1].s, why);
+    jwks_url_clear(&u);
+    cfg->jwks_url = util_xstrdup(a[1].s);
+    return 0;
+}
+
+static int set_jwks_ca_file(struct parser *ps, const struct directive *d, struct word *a, int n,
+                            void *obj)
+{
+    struct config *cfg = obj;
+    char why[384];
+
+    if (!a[1].s[0])
+        return conf_fail(ps, a[1].line, "\"jwks_ca_file\" must not be empty");
+    if (jwks_check_ca_file(a[1].s, why, sizeof(why)) < 0)
+        return conf_fail(ps, a[1].line, "jwks_ca_file: %s", why);
+    cfg->jwks_ca_file = util_xstrdup(a[1].s);
+    return 0;
+}
+
+static int set_algorithms(struct parser *ps, const struct directive *d, struct word *a, int n,
+                          void *obj)
+{
+    struct config *cfg = obj;
+    unsigned algs = 0;
+
+    for (int i = 1; i <= n; i++) {
+        if (strcasecmp(a[i].s, "none") == 0)
+            return conf_fail(ps, a[i].line, "\"none\" can never be allowed");
+        int alg = jwt_alg_from_name(a[i].s);
+        if (alg < 0 || alg >= JWT_ALG_COUNT)
+            return conf_fail(ps, a[i].line, "unknown algorithm \"%.200s\"", a[i].s);
+        algs |= 1u << alg;
+    }
+    cfg->policy.algs = algs;
+    ps->algorithms_line = a[0].line;
+    return 0;
+}
+
+static int set_audience(struct parser *ps, const struct directive *d, struct word *a, int n,
+                        void *obj)
+{
+    struct config *cfg = obj;
+
+    for (int i = 1; i <= n; i++) {
+        if (!a[i].s[0])
+            return conf_fail(ps, a[i].line, "\"audience\" must not be empty");
+        conf_push_str(&cfg->audiences, &cfg->naudiences, a[i].s);
+    }
+    return 0;
+}
+
+static int set_leeway(struct parser *ps, const struct directive *d, struct word *a, int n,
+                      void *obj)
+{
+    struct config *cfg = obj;
+    int64_t ms;
+
+    if (conf_parse_duration_ms(a[1].s, &ms) < 0)
+        return conf_fail(ps, a[1].line, "invalid duration \"%.200s\"", a[1].s);
+    /* Claims are whole seconds: 250ms of leeway must still be some leeway. */
+    cfg->policy.leeway = (ms + 999) / 1000;
+    return 0;
+}
+
+static int set_require_claims(struct parser *ps, const struct directive *d, struct word *a, int n,
+                              void *obj)
+{
+    struct config *cfg = obj;
+
+    for (size_t i = 0; i < cfg->nrequire_claims; i++)
+        free(cfg->require_claims[i]);
+    free(cfg->require_claims);
+    cfg->require_claims = NULL;
+    cfg->nrequire_claims = 0;
+    /* "none" alone empties the list (exp is required by default). */
+    if (n == 1 && strcmp(a[1].s, "none") == 0)
+        return 0;
+    for (int i = 1; i <= n; i++) {
+        if (!a[i].s[0])
+            return conf_fail(ps, a[i].line, "empty claim name");
+        conf_push_str(&cfg->require_claims, &cfg->nrequire_claims, a[i].s);
+    }
+    return 0;
+}
+
+void conf_sources_free(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->nsources; i++)
+        free(cfg->sources[i].name);
+    free(cfg->sources);
+    cfg->sources = NULL;
+    cfg->nsources = 0;
+}
+
+static int same_source(const struct token_source *x, const struct token_source *y)
+{
+    if (x->kind != y->kind)
+        return 0;
+    if (!x->name || !y->name)
+        return x->name == y->name;
+    /* Header names are case-insensitive, cookie and query names are not. */
+    if (x->kind == TS_AUTHORIZATION || x->kind == TS_HEADER)
+        return strcasecmp(x->name, y->name) == 0;
+    return strcmp(x->name, y->name) == 0;
+}
+
+static int set_token_sources(struct parser *ps, const struct directive *d, struct word *a, int n,
+                             void *obj)
+{
+    static const char expect[] = "expected header:NAME, cookie:NAME, query:NAME or subprotocol";
+    struct config *cfg = obj;
+
+    conf_sources_free(cfg);
+    for (int i = 1; i <= n; i++) {
+        const char *s = a[i].s, *name = NULL;
+        struct token_source src = { TS_SUBPROTOCOL, NULL };
+        int good;
+
+        if (strcmp(s, "subprotocol") == 0) {
+            good = 1;
+        } else if (strncmp(s, "header:", 7) == 0) {
+            name = s + 7;
+            src.kind = strcasecmp(name, "Authorization") == 0 ? TS_AUTHORIZATION : TS_HEADER;
+            good = conf_is_token(name);
+        } else if (strncmp(s, "cookie:", 7) == 0) {
+            name = s + 7;
+            src.kind = TS_COOKIE;
+            good = conf_is_token(name);
+        } else if (strncmp(s, "query:", 6) == 0) {
+            name = s + 6;
+            src.kind = TS_QUERY;
+            good = conf_is_query_name(name);
+        } else {
+            return conf_fail(ps, a[i].line, "invalid token source \"%.200s\": %s", s, expect);
+        }
+        if (!good)
+            return conf_fail(ps, a[i].line, "invalid token source \"%.200s\": %s", s,
+                        *name ? "bad character in name" : "empty name");
+        src.name = name ? util_xstrdup(name) : NULL;
+        for (size_t j = 0; j < cfg->nsources; j++) {
+            if (same_source(&cfg->sources[j], &src)) {
+                free(src.name);
+                return conf_fail(ps, a[i].line, "duplicate token source \"%.200s\"", s);
+            }
+        }
+        cfg->sources = util_xrealloc(cfg->sources, (cfg->nsources + 1) * sizeof(*cfg->sources));
+        cfg->sources[cfg->nsources++] = src;
+    }
+    return 0;
+}
+
+static int set_on_expiry(struct parser *ps, const struct directive *d, struct word *a, int n,
+                         void *obj)
+{
+    struct config *cfg = obj;
+
+    if (strcmp(a[1].s, "close") == 0)
+        cfg->on_expiry_close = 1;
+    else if (strcmp(a[1].s, "ignore") == 0)
+        cfg->on_expiry_close = 0;
+    else
+        return conf_fail(ps, a[1].line, "invalid value \"%.200s\" for \"on_expiry\": it must be "
+                    "\"close\" or \"ignore\"", a[1].s);
+    return 0;
+}
+
+static int set_status_listen(struct parser *ps, const struct directive *d, struct word *a, int n,
+                             void *obj)
+{
+    struct config *cfg = obj;
+    char err[256];
+
+    free(cfg->status_addr.text);
+    cfg->status_addr.text = NULL;
+    if (config_parse_addr(a[1].s, &cfg->status_addr, err, sizeof(err)) < 0)
+        return conf_fail(ps, a[1].line, "status_listen %s", err);
+    cfg->status_listen = 1;
+    return 0;
+}
+
+/* revocation */
+
+static int set_redis(struct parser *ps, const struct directive *d, struct word *a, int n,
+                     void *obj)
+{
+    struct config *cfg = obj;
+    struct sockaddr_text addr;
+    char err[256], host[INET6_ADDRSTRLEN];
+
+    free(cfg->redis_host);
+    free(cfg->redis_unix);
+    cfg->redis_host = cfg->redis_unix = NULL;
+    if (strncmp(a[1].s, "unix:", 5) == 0) {
+        if (a[1].s[5] != '/')
+            return conf_fail(ps, a[1].line, "redis \"%.200s\": unix: needs an absolute path", a[1].s);
+        cfg->redis_unix = util_xstrdup(a[1].s + 5);
+        cfg->redis = 1;
+        return 0;
+    }
+    if (config_parse_addr(a[1].s, &addr, err, sizeof(err)) < 0)
+        return conf_fail(ps, a[1].line, "redis %s", err);
+    if (addr.ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&addr.ss;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        cfg->redis_port = ntohs(in6->sin6_port);
+    } else {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&addr.ss;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        cfg->redis_port = ntohs(in->sin_port);
+    }
+    free(addr.text);
+    cfg->redis_host = util_xstrdup(host);
+    cfg->redis = 1;
+    return 0;
+}
+
+static int set_redis_failure(struct parser *ps, const struct directive *d, struct word *a, int n,
+                             void *obj)
+{
+    struct config *cfg = obj;
+
+    if (strcmp(a[1].s, "reject") == 0)
+        cfg->redis_failure_allow = 0;
+    else if (strcmp(a[1].s, "allow") == 0)
+        cfg->redis_failure_allow = 1;
+    else
+        return conf_fail(ps, a[1].line, "invalid value \"%.200s\" for \"redis_failure\": it must be "
+                    "\"reject\" or \"allow\"", a[1].s);
+    return 0;
+}
+
+/* SPEC §3a: how route prefixes compare with the path. */
+static int set_route_case(struct parser *ps, const struct directive *d, struct word *a, int n,
+                          void *obj)
+{
+    struct config *cfg = obj;
+
+    if (strcmp(a[1].s, "sensitive") == 0)
+        cfg->route_case_insensitive = 0;
+    else if (strcmp(a[1].s, "insensitive") == 0)
+        cfg->route_case_insensitive = 1;
+    else
+        return conf_fail(ps, a[1].line, "invalid value \"%.200s\" for \"route_case\": it must be "
+                    "\"sensitive\" or \"insensitive\"", a[1].s);
+    return 0;
+}
+
+/* tls */
+
+/* tls_certificate, tls_certificate_key: loaded once both are known
+ * (validate_tls), and problems reported at these lines. */
+static int set_tls_file(struct parser *ps, const struct directive *d, struct word *a, int n,
+                        void *obj)
+{
+    struct config *cfg = obj;
+    int key = strcmp(d->name, "tls_certificate_key") == 0;
+    char **dst = key ? &cfg->tls_certificate_key : &cfg->tls_certificate;
+
+    if (!a[1].s[0])
+        return conf_fail(ps, a[1].line, "\"%s\" must not be empty", d->name);
+    free(*dst);
+    *dst = util_xstrdup(a[1].s);
+    if (key)
+        ps->tls_certificate_key_line = a[1].line;
+    else
+        ps->tls_certificate_line = a[1].line;
+    return 0;
+}
+
+/* Main context: the default CA file of every route, loaded here once to
+ * report a bad file at its line even when no route needs it. Route
+ * context: the route's own client context, built here. */
+static int set_upstream_ca_file(struct parser *ps, const struct directive *d, struct word *a,
+                                int n, void *obj)
+{
+    struct ssl_ctx_st *ctx;
+    char why[300];
+
+    if (!a[1].s[0])
+        return conf_fail(ps, a[1].line, "\"%s\" must not be empty", d->name);
+    ctx = tls_client_ctx_new(a[1].s, why, sizeof(why));
+    if (!ctx)
+        return conf_fail(ps, a[1].line, "upstream_ca_file \"%.200s\": %s", a[1].s, why);
+    if (obj == ps->cfg) {
+        struct config *cfg = obj;
+        tls_ctx_free(ctx);
+        free(cfg->upstream_ca_file);
+        cfg->upstream_ca_file = util_xstrdup(a[1].s);
+        ps->upstream_ca_line = a[1].line;
+    } else {
+        struct route *r = obj;
+        r->tls_ctx = ctx;
+        r->upstream_ca_file = util_xstrdup(a[1].s);
+    }
+    return 0;
+}
+
+void conf_route_clear(struct route *r)
+{
+    free(r->prefix);
+    for (size_t i = 0; i < r->nupstreams; i++) {
+        free(r->upstreams[i].text);
+        free(r->upstreams[i].host);
+    }
+    free(r->upstreams);
+    free(r->upstream_ca_file);
+    tls_ctx_free(r->tls_ctx);
+    for (size_t i = 0; i < r->norigins; i++)
+        free(r->origins[i]);
+    free(r->origins);
+    for (size_t i = 0; i < r->nrequire; i++) {
+        free(r->require[i].claim);
+        free(r->require[i].value);
+    }
+    free(r->require);
+    for (size_t i = 0; i < r->nidh; i++) {
+        free(r->idh[i].claim);
+        free(r->idh[i].header);
+    }
+    free(r->idh);
+    free(r->claims_header);
+    for (size_t i = 0; i < r->nnsp_require; i++) {
+        free(r->nsp_require[i].nsp);
+        free(r->nsp_require[i].claim);
+        free(r->nsp_require[i].value);
+    }
+    free(r->nsp_require);
+}
+
+static int set_route(struct parser *ps, const struct directive *d, struct word *a, int n,
+                     void *obj)
+{
+    struct config *cfg = obj;
+    const char *prefix = a[1].s;
+
+    if (prefix[0] != '/')
+        return conf_fail(ps, a[1].line, "route prefix \"%.200s\" must start with \"/\"", prefix);
+    /* A request path never holds spaces, controls or a query: such a
+     * prefix could not match anything. */
+    for (const char *c = prefix; *c; c++)
+        if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == '?' || *c == '#')
+            return conf_fail(ps, a[1].line, "route prefix \"%.200s\" has a character no path can hold",
+                        prefix);
+    /* Requests are routed on their normalised path (SPEC §3a), which a
+     * prefix like "/%61dmin" or "/a/../b" could never equal. */
+    size_t plen = strlen(prefix), nlen = 0;
+    char *norm = util_xmalloc(plen + 2), why[96];
+    int rc = 0;
+    if (http_normalize_path(prefix, plen, norm, plen + 2, &nlen, why, sizeof(why)) < 0)
+        rc = conf_fail(ps, a[1].line, "route prefix \"%.200s\": %s", prefix, why);
+    else if (nlen != plen || memcmp(norm, prefix, plen) != 0)
+        rc = conf_fail(ps, a[1].line, "route prefix \"%.200s\" is not a normalised path (requests "
+                  "are matched on \"%.200s\")", prefix, norm);
+    free(norm);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        if (strcmp(cfg->routes[i].prefix, prefix) == 0)
+            return conf_fail(ps, a[1].line, "duplicate route \"%.200s\" (first on line %d)", prefix,
+                        cfg->routes[i].line);
+
+    cfg->routes = util_xrealloc(cfg->routes, (cfg->nroutes + 1) * sizeof(*cfg->routes));
+    struct route *r = &cfg->routes[cfg->nroutes++];
+    memset(r, 0, sizeof(*r));
+    r->prefix = util_xstrdup(prefix);
+    r->prefix_len = strlen(prefix);
+    r->strip_credentials = 1;
+    r->auth = 1;
+    r->line = a[0].line;
+    if (conf_parse_block(ps, CTX_ROUTE, r) < 0)
+        return -1;
+    if (r->nupstreams == 0)
+        return conf_fail(ps, r->line, "route \"%.200s\" has no \"upstream\"", r->prefix);
+    if (r->nnsp_require && (!r->socketio || !r->auth))
+        return conf_fail(ps, r->line,
+                    "route \"%.200s\": \"socketio_require_claim\" needs \"socketio on\" and \"auth on\"",
+                    r->prefix);
+    if (r->socketio)
+        r->plain_http = 1;          /* the polling transport is plain HTTP */
+    return 0;
+}
+
+static int set_nsp_claim(struct parser *ps, const struct directive *d, struct word *a, int n,
+                         void *obj)
+{
+    struct route *r = obj;
+
+    if (a[1].s[0] != '/')
+        return conf_fail(ps, a[1].line, "socket.io namespace \"%.200s\" must start with \"/\"", a[1].s);
+    for (const char *c = a[1].s; *c; c++)
+        if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == ',')
+            return conf_fail(ps, a[1].line, "invalid socket.io namespace \"%.200s\"", a[1].s);
+    if (!a[2].s[0])
+        return conf_fail(ps, a[2].line, "empty claim name");
+    r->nsp_require = util_xrealloc(r->nsp_require, (r->nnsp_require + 1) * sizeof(*r->nsp_require));
+    r->nsp_require[r->nnsp_require].nsp = util_xstrdup(a[1].s);
+    r->nsp_require[r->nnsp_require].claim = util_xstrdup(a[2].s);
+    r->nsp_require[r->nnsp_require].value = util_xstrdup(a[3].s);
+    r->nnsp_require++;
+    return 0;
+}
+
+static int set_upstream(struct parser *ps, const struct directive *d, struct word *a, int n,
+                        void *obj)
+{
+    struct route *r = obj;
+
+    for (int i = 1; i <= n; i++) {
+        struct sockaddr_text addr;
+        const char *why = "invalid address";
+        char tls_why[300];
+        if (strncasecmp(a[i].s, "tls://", 6) == 0) {
+            if (conf_tls_upstream_parse(a[i].s, &addr, tls_why, sizeof(tls_why)) < 0)
+                return conf_fail(ps, a[i].line, "upstream \"%.200s\": %s", a[i].s, tls_why);
+        } else if (conf_addr_parse(a[i].s, &addr, 0, &why) < 0) {
+            return conf_fail(ps, a[i].line, "upstream \"%.200s\": %s", a[i].s, why);
+        }
+        r->upstreams = util_xrealloc(r->upstreams, (r->nupstreams + 1) * sizeof(*r->upstreams));
+        r->upstreams[r->nupstreams++] = addr;
+    }
+    return 0;
+}
+
+static int set_origins(struct parser *ps, const struct directive *d, struct word *a, int n,
+                       void *obj)
+{
+    struct route *r = obj;
+    char why[300];
+
+    for (int i = 1; i <= n; i++) {
+        if (strcmp(a[i].s, "any") == 0) {
+            r->origins_any = 1;
+        } else {
+            char *pat = origin_pattern_normalize(a[i].s, why, sizeof(why));
+            if (!pat)
+                return conf_fail(ps, a[i].line, "%s", why);
+            r->origins = util_xrealloc(r->origins, (r->norigins + 1) * sizeof(*r->origins));
+            r->origins[r->norigins++] = pat;
+        }
+        if (r->origins_any && r->norigins)
+            return conf_fail(ps, a[i].line, "\"origins any\" cannot be combined with origin patterns");
+    }
+    return 0;
+}
+
+static int set_require_claim(struct parser *ps, const struct directive *d, struct word *a, int n,
+                             void *obj)
+{
+    struct route *r = obj;
+
+    if (!a[1].s[0])
+        return conf_fail(ps, a[1].line, "empty claim name");
+    r->require = util_xrealloc(r->require, (r->nrequire + 1) * sizeof(*r->require));
+    r->require[r->nrequire].claim = util_xstrdup(a[1].s);
+    r->require[r->nrequire].value = util_xstrdup(a[2].s);
+    r->nrequire++;
+    return 0;
+}
+
+/* Headers the gateway or the WebSocket handshake owns: injecting one of
+ * them would break framing, routing or the upgrade itself. */
+static int reserved_header(const char *h)
+{
+    static const char *const reserved[] = {
+        "Host", "Connection", "Upgrade", "Content-Length", "Transfer-Encoding", "TE",
+        "Trailer", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Authorization",
+        "Cookie", "Origin", "X-Forwarded-For", "X-Forwarded-Proto",
+        "X-Real-IP",                /* set to the client address (SPEC §3a) */
+        NULL,
+    };
+    for (int i = 0; reserved[i]; i++)
+        if (strcasecmp(h, reserved[i]) == 0)
+            return 1;
+    return strncasecmp(h, "Sec-WebSocket-", 14) == 0;
+}
+
+static int check_injected(struct parser *ps, const struct route *r, const struct word *w)
+{
+    if (!conf_is_token(w->s))
+        return conf_fail(ps, w->line, "invalid header name \"%.200s\"", w->s);
+    if (reserved_header(w->s))
+        return conf_fail(ps, w->line, "header \"%.200s\" is reserved and cannot be injected", w->s);
+    for (size_t i = 0; i < r->nidh; i++)
+        if (strcasecmp(r->idh[i].header, w->s) == 0)
+            return conf_fail(ps, w->line, "header \"%.200s\" is already injected", w->s);
+    if (r->claims_header && strcasecmp(r->claims_header, w->s) == 0)
+        return conf_fail(ps, w->line, "header \"%.200s\" is already injected", w->s);
+    return 0;
+}
+
+static int set_identity_header(struct parser *ps, const struct directive *d, struct word *a,
+                               int n, void *obj)
+{
+    struct route *r = obj;
+
+    if (!a[1].s[0])
+        return conf_fail(ps, a[1].line, "empty claim name");
+    if (check_injected(ps, r, &a[2]) < 0)
+        return -1;
+    r->idh = util_xrealloc(r->idh, (r->nidh + 1) * sizeof(*r->idh));
+    r->idh[r->nidh].claim = util_xstrdup(a[1].s);
+    r->idh[r->nidh].header = util_xstrdup(a[2].s);
+    r->nidh++;
+    return 0;
+}
+
+static int set_claims_header(struct parser *ps, const struct directive *d, struct word *a, int n,
+                             void *obj)
+{
+    struct route *r = obj;
+
+    if (check_injected(ps, r, &a[1]) < 0)
+        return -1;
+    r->claims_header = util_xstrdup(a[1].s);
+    return 0;
+}
+
+#define DUR_MAX ((int64_t)30 * 24 * 3600 * 1000)
+
+/* The one place a directive is declared. Names here, in wsgate.conf(5) and
+ * in conf/wsgate.conf are the same words. */
+static const struct directive directives[] = {
+    /* main */
+    { "listen", CTX_MAIN, 1, 2, D_MULTI, set_listen, 0, 0, 0 },
+    { "workers", CTX_MAIN, 1, 1, 0, set_workers, 0, 0, 0 },
+    { "max_connections", CTX_MAIN, 1, 1, 0, set_long, FIELD(config, max_connections), 1, 10000000 },
+    { "handshake_timeout", CTX_MAIN, 1, 1, 0, set_duration,
+      FIELD(config, handshake_timeout_ms), 1, DUR_MAX },
+    { "upstream_connect_timeout", CTX_MAIN, 1, 1, 0, set_duration,
+      FIELD(config, upstream_connect_timeout_ms), 1, DUR_MAX },
+    { "idle_timeout", CTX_MAIN, 1, 1, 0, set_duration, FIELD(config, idle_timeout_ms), 0, DUR_MAX },
+    { "keepalive_timeout", CTX_MAIN, 1, 1, 0, set_duration, FIELD(config, keepalive_timeout_ms), 0,
+      DUR_MAX },
+    { "upstream_read_timeout", CTX_MAIN, 1, 1, 0, set_duration,
+      FIELD(config, upstream_read_timeout_ms), 1, DUR_MAX },
+    { "shutdown_timeout", CTX_MAIN, 1, 1, 0, set_duration,
+      FIELD(config, shutdown_timeout_ms), 0, DUR_MAX },
+    { "max_message_size", CTX_MAIN, 1, 1, 0, set_size, FIELD(config, max_message_size), 0,
+      INT64_MAX },
+    { "max_header_size", CTX_MAIN, 1, 1, 0, set_size, FIELD(config, max_header_size), 1024,
+      1024 * 1024 },
+    { "access_log", CTX_MAIN, 1, 2, 0, set_access_log, 0, 0, 0 },
+    { "error_log", CTX_MAIN, 1, 2, 0, set_error_log, 0, 0, 0 },
+    { "status_listen", CTX_MAIN, 1, 1, 0, set_status_listen, 0, 0, 0 },
+    { "max_connections_per_ip", CTX_MAIN, 1, 1, 0, set_long,
+      FIELD(config, max_connections_per_ip), 0, 10000000 },
+    { "max_sessions_per_subject", CTX_MAIN, 1, 1, 0, set_long,
+      FIELD(config, max_sessions_per_subject), 0, 10000000 },
+    { "redis", CTX_MAIN, 1, 1, 0, set_redis, 0, 0, 0 },
+    { "redis_prefix", CTX_MAIN, 1, 1, 0, set_string, FIELD(config, redis_prefix), 0, 0 },
+    { "redis_failure", CTX_MAIN, 1, 1, 0, set_redis_failure, 0, 0, 0 },
+    { "redis_timeout", CTX_MAIN, 1, 1, 0, set_duration, FIELD(config, redis_timeout_ms), 1,
+      60000 },
+    { "revocation_sweep", CTX_MAIN, 1, 1, 0, set_duration, FIELD(config, revocation_sweep_ms), 10,
+      DUR_MAX },
+    { "tls_certificate", CTX_MAIN, 1, 1, 0, set_tls_file, 0, 0, 0 },
+    { "tls_certificate_key", CTX_MAIN, 1, 1, 0, set_tls_file, 0, 0, 0 },
+    { "route_case", CTX_MAIN, 1, 1, 0, set_route_case, 0, 0, 0 },
+    { "underscores_in_headers", CTX_MAIN, 1, 1, 0, set_flag, FIELD(config, underscores_in_headers),
+      0, 0 },
+    { "jwt", CTX_MAIN, 0, 0, D_BLOCK, set_jwt, 0, 0, 0 },
+    { "route", CTX_MAIN, 1, 1, D_MULTI | D_BLOCK, set_route, 0, 0, 0 },
+
+    /* jwt { } */
+    { "key_file", CTX_JWT, 1, 1, D_MULTI, set_key_file, 0, 0, 0 },
+    { "hmac_secret_file", CTX_JWT, 1, 1, D_MULTI, set_key_file, 0, 0, 0 },
+    { "algorithms", CTX_JWT, 1, ARGS_ANY, 0, set_algorithms, 0, 0, 0 },
+    { "issuer", CTX_JWT, 1, 1, 0, set_string, FIELD(config, issuer), 0, 0 },
+    { "audience", CTX_JWT, 1, ARGS_ANY, D_MULTI, set_audience, 0, 0, 0 },
+    { "leeway", CTX_JWT, 1, 1, 0, set_leeway, 0, 0, 0 },
+    { "require_claims", CTX_JWT, 1, ARGS_ANY, 0, set_require_claims, 0, 0, 0 },
+    { "token_sources", CTX_JWT, 1, ARGS_ANY, 0, set_token_sources, 0, 0, 0 },
+    { "on_expiry", CTX_JWT, 1, 1, 0, set_on_expiry, 0, 0, 0 },
+    { "jwks_url", CTX_JWT, 1, 1, 0, set_jwks_url, 0, 0, 0 },
+    { "jwks_ca_file", CTX_JWT, 1, 1, 0, set_jwks_ca_file, 0, 0, 0 },
+    { "jwks_refresh", CTX_JWT, 1, 1, 0, set_duration, FIELD(config, jwks_refresh_ms), 1000,
+      DUR_MAX },
+    { "jwks_min_refresh", CTX_JWT, 1, 1, 0, set_duration, FIELD(config, jwks_min_refresh_ms), 100,
+      DUR_MAX },
+    { "jwks_startup_wait", CTX_JWT, 1, 1, 0, set_duration, FIELD(config, jwks_startup_wait_ms), 0,
+      600000 },
+
+    /* route PREFIX { } */
+    { "upstream", CTX_ROUTE, 1, ARGS_ANY, D_MULTI, set_upstream, 0, 0, 0 },
+    { "origins", CTX_ROUTE, 1, ARGS_ANY, D_MULTI, set_origins, 0, 0, 0 },
+    { "require_claim", CTX_ROUTE, 2, 2, D_MULTI, set_require_claim, 0, 0, 0 },
+    { "identity_header", CTX_ROUTE, 2, 2, D_MULTI, set_identity_header, 0, 0, 0 },
+    { "claims_header", CTX_ROUTE, 1, 1, 0, set_claims_header, 0, 0, 0 },
+    { "strip_credentials", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, strip_credentials), 0, 0 },
+    { "auth", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, auth), 0, 0 },
+    { "upstream_ca_file", CTX_ROUTE | CTX_MAIN, 1, 1, 0, set_upstream_ca_file, 0, 0, 0 },
+    { "plain_http", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, plain_http), 0, 0 },
+    { "socketio", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, socketio), 0, 0 },
+    { "socketio_require_claim", CTX_ROUTE, 3, 3, D_MULTI, set_nsp_claim, 0, 0, 0 },
+};
+
+#define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))
+
+static const char *ctx_name(unsigned ctx)
+{
+    return ctx == CTX_MAIN ? "main" : ctx == CTX_JWT ? "jwt" : "route";
+}
+
+static int arity_error(struct parser *ps, const struct directive *d, int line)
+{
+    if (d->min_args == d->max_args && d->min_args == 0)
+        return conf_fail(ps, line, "\"%s\" takes no arguments", d->name);
+    if (d->min_args == d->max_args)
+        return conf_fail(ps, line, "\"%s\" takes %d argument%s", d->name, d->min_args,
+                    d->min_args == 1 ? "" : "s");
+    if (d->max_args == ARGS_ANY)
+        return conf_fail(ps, line, "\"%s\" takes at least %d argument%s", d->name, d->min_args,
+                    d->min_args == 1 ? "" : "s");
+    return conf_fail(ps, line, "\"%s\" takes %d or %d arguments", d->name, d->min_args, d->max_args);
+}
+
+/* Parses directives until the matching "}" (or end of file in the main
+ * context). seen[] holds the line each single-valued directive was first
+ * set on, per block instance. */
+int conf_parse_block(struct parser *ps, unsigned ctx, void *obj)
+{
+    int seen[NDIRECTIVES] = { 0 };
+
+    for (;;) {
+        struct word w, *args = NULL;
+        int nargs = 0, rc;
+        enum tok t = conf_lex(ps, &w);
+
+        if (t == T_ERR)
+            return -1;
+        if (t == T_EOF) {
+            if (ctx == CTX_MAIN)
+                return 0;
+            return conf_fail(ps, w.line, "unexpected end of file, expecting \"}\"");
+        }
+        if (t == T_CLOSE) {
+            if (ctx == CTX_MAIN)
+                return conf_fail(ps, w.line, "unexpected \"}\"");
+            return 0;
+        }
+        if (t != T_WORD)
+            return conf_fail(ps, w.line, "unexpected \"%c\"", t == T_SEMI ? ';' : '{');
+
+        /* Collect the directive up to its ";" or "{". */
+        args = util_xmalloc(sizeof(*args));
+        args[nargs++] = w;
+        for (;;) {
+            t = conf_lex(ps, &w);
+            if (t == T_WORD) {
+                args = util_xrealloc(args, (size_t)(nargs + 1) * sizeof(*args));
+                args[nargs++] = w;
+                continue;
+            }
+            break;
+        }
+        if (t == T_ERR || t == T_EOF || t == T_CLOSE) {
+            if (t == T_EOF)
+                conf_fail(ps, w.line, "unexpected end of file, expecting \";\" or \"}\"");
+            else if (t == T_CLOSE)
+                conf_fail(ps, w.line, "unexpected \"}\"");
+            conf_words_free(args, nargs);
+            return -1;
+        }
+
+        const struct directive *d = NULL;
+        for (size_t i = 0; i < NDIRECTIVES; i++)
+            if (strcmp(directives[i].name, args[0].s) == 0)
+                d = &directives[i];
+        if (!d)
+            rc = conf_fail(ps, args[0].line, "unknown directive \"%.200s\"", args[0].s);
+        else if (!(d->ctx & ctx))
+            rc = conf_fail(ps, args[0].line, "\"%s\" is not allowed in the %s context", d->name,
+                      ctx_name(ctx));
+        else if ((d->flags & D_BLOCK) && t != T_OPEN)
+            rc = conf_fail(ps, args[0].line, "\"%s\" must be followed by a block { ... }", d->name);
+        else if (!(d->flags & D_BLOCK) && t == T_OPEN)
+            rc = conf_fail(ps, args[0].line, "\"%s\" does not take a block; missing \";\"?", d->name);
+        else if (nargs - 1 < d->min_args || (d->max_args != ARGS_ANY && nargs - 1 > d->max_args))
+            rc = arity_error(ps, d, args[0].line);
+        else if (!(d->flags & D_MULTI) && seen[d - directives])
+            rc = conf_fail(ps, args[0].line, "duplicate \"%s\" (first on line %d)", d->name,
+                      seen[d - directives]);
+        else {
+            seen[d - directives] = args[0].line;
+            rc = d->set(ps, d, args, nargs - 1, obj);
+        }
+        conf_words_free(args, nargs);
+        if (rc < 0)
+            return -1;
+    }
+}
+
