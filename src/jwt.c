@@ -300,6 +300,44 @@ static int64_t num_floor(const json_t *v)
     return t;
 }
 
+/* Integers below 2^53 in magnitude are exact as doubles (I-JSON, RFC 7493
+ * §2.2): an integral real within that is one integer. 2^53 itself is not,
+ * it is also what 2^53 + 1 rounds to. */
+#define EXACT_DOUBLE_INT 9007199254740992.0
+
+/* sub/jti as text (see struct jwt_claims): *text borrows a string or, for
+ * an integer, points to the decimal written into *owned. A fraction, or an
+ * integral real too large to name one integer (1e20, or an integer literal
+ * beyond int64 that forced the real parse in decode_object), is refused:
+ * no backend would agree with us on which subject it is. -1 on refusal. */
+static int id_claim(const json_t *payload, const char *name, const char **text, char **owned)
+{
+    const json_t *v = json_object_get(payload, name);
+    char buf[32];
+
+    *text = NULL;
+    *owned = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_string(v)) {
+        *text = json_string_value(v);
+        return 0;
+    }
+    if (json_is_integer(v)) {
+        snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (!(d > -EXACT_DOUBLE_INT && d < EXACT_DOUBLE_INT) || (double)(int64_t)d != d)
+            return -1;
+        snprintf(buf, sizeof(buf), "%lld", (long long)(int64_t)d);
+    } else {
+        return -1;
+    }
+    *owned = util_xstrdup(buf);
+    *text = *owned;
+    return 0;
+}
+
 /* -1 when present but not a number. */
 static int num_claim(const json_t *payload, const char *name, int64_t *v, int *has)
 {
@@ -355,6 +393,10 @@ static int check_claims(const struct jwt_policy *pol, const json_t *p, int64_t n
         num_claim(p, "nbf", &c->nbf, &c->has_nbf) != 0 ||
         num_claim(p, "iat", &c->iat, &c->has_iat) != 0)
         return fail(err, errlen, "malformed token");
+    if (id_claim(p, "sub", &c->sub, &c->sub_num) != 0)
+        return fail(err, errlen, "sub must be a string or an integer");
+    if (id_claim(p, "jti", &c->jti, &c->jti_num) != 0)
+        return fail(err, errlen, "jti must be a string or an integer");
     if (c->has_exp && now > sat_add(c->exp, leeway))
         return fail(err, errlen, "token expired");
     if (c->has_nbf && sat_add(now, leeway) < c->nbf)
@@ -376,12 +418,19 @@ static int check_claims(const struct jwt_policy *pol, const json_t *p, int64_t n
 static json_t *decode_object(const char *seg, size_t len, unsigned char **raw, size_t *rawlen)
 {
     json_t *j;
+    json_error_t e;
 
     *raw = util_b64url_decode(seg, len, rawlen);
     if (!*raw)
         return NULL;
     /* Duplicate names would let us and the backend read different claims. */
-    j = json_loadb((const char *)*raw, *rawlen, JSON_REJECT_DUPLICATES, NULL);
+    j = json_loadb((const char *)*raw, *rawlen, JSON_REJECT_DUPLICATES, &e);
+    /* An integer literal beyond int64 (an exp of 1e20 written out) is a
+     * valid JSON number that jansson refuses as an integer: read every
+     * number as a double then, as JavaScript does. Dates saturate, sub and
+     * jti are checked by id_claim; beyond a double's range stays malformed. */
+    if (!j && json_error_code(&e) == json_error_numeric_overflow)
+        j = json_loadb((const char *)*raw, *rawlen, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, NULL);
     if (j && !json_is_object(j)) {
         json_decref(j);
         j = NULL;
@@ -486,16 +535,15 @@ int jwt_verify(const struct jwt_policy *pol, const char *token, size_t len,
     out->payload = payload;
     out->payload_raw = (char *)praw;
     out->payload_raw_len = prawlen;
-    j = json_object_get(payload, "sub");
-    out->sub = json_is_string(j) ? json_string_value(j) : NULL;
-    j = json_object_get(payload, "jti");
-    out->jti = json_is_string(j) ? json_string_value(j) : NULL;
     payload = NULL;
     praw = NULL;
     rc = 0;
 out:
-    if (rc != 0)
+    if (rc != 0) {
+        free(out->sub_num);
+        free(out->jti_num);
         memset(out, 0, sizeof(*out));
+    }
     json_decref(hdr);
     json_decref(payload);
     free(hraw);
@@ -510,7 +558,16 @@ void jwt_claims_clear(struct jwt_claims *c)
         return;
     json_decref(c->payload);
     free(c->payload_raw);
+    free(c->sub_num);
+    free(c->jti_num);
     memset(c, 0, sizeof(*c));
+}
+
+int64_t jwt_expires_at(const struct jwt_claims *c, int64_t leeway)
+{
+    if (!c || !c->has_exp)
+        return INT64_MAX;
+    return sat_add(c->exp, leeway > 0 ? leeway : 0);
 }
 
 /* ---- claim access for routes and identity headers ------------------------- */
@@ -573,6 +630,12 @@ char *jwt_claim_string(const struct jwt_claims *c, const char *claim)
 
     if (!c || !c->payload || !claim)
         return NULL;
+    /* One form of the identity everywhere: the header says what Redis and
+     * the limits were asked about (claims not made by jwt_verify, without
+     * sub/jti text, fall through to the payload). */
+    t = strcmp(claim, "sub") == 0 ? c->sub : strcmp(claim, "jti") == 0 ? c->jti : NULL;
+    if (t)
+        return util_xstrdup(t);
     v = json_object_get(c->payload, claim);
     if (!v)
         return NULL;

@@ -37,9 +37,16 @@ struct jwt_claims {
     json_t *payload;                /* verified payload object, owned */
     char *payload_raw;              /* decoded payload bytes as signed, owned, NUL-terminated */
     size_t payload_raw_len;
-    const char *sub;                /* borrowed from payload, NULL when absent or not a string */
+    /* sub and jti in their one textual form, used for Redis keys, limits,
+     * logs, /sessions and identity headers alike: a string claim as is
+     * (borrowed from payload), an integer claim as its decimal ("12345",
+     * also for 12345.0 or 1.2345e4; the text is owned in *_num). NULL when
+     * absent or null. Any other type, a fraction, or an integer beyond
+     * what the token's JSON number holds exactly refuses the token. */
+    const char *sub;
     const char *jti;
-    int64_t exp, nbf, iat;
+    char *sub_num, *jti_num;        /* owned decimal text, or NULL */
+    int64_t exp, nbf, iat;          /* floored, saturated to int64 (1e300: INT64_MAX) */
     int has_exp, has_nbf, has_iat;
 };
 
@@ -51,23 +58,30 @@ struct jwt_claims {
  *   "malformed token"              not 3 segments, empty header/payload,
  *                                  base64url, JSON, > 16 KiB, claim types
  *                                  (an empty signature is well-formed: alg
- *                                  none gets the next reason)
+ *                                  none gets the next reason); a number
+ *                                  beyond a double's range (1e400)
  *   "algorithm not allowed"        none, unknown, or not in pol->algs
  *   "unsupported critical header"  any crit
  *   "no matching key"              no key of the alg's family (and kid)
  *   "bad signature"
  *   "missing claim NAME"           from pol->require_claims
+ *   "sub must be a string or an integer"  (and the same for jti)
  *   "token expired" "token not yet valid" "token issued in the future"
  *   "issuer mismatch" "audience mismatch" */
 int jwt_verify(const struct jwt_policy *pol, const char *token, size_t len,
                int64_t now, struct jwt_claims *out, char *err, size_t errlen);
 void jwt_claims_clear(struct jwt_claims *c);
 
+/* Unix second after which c is expired: exp + leeway, saturated;
+ * INT64_MAX without exp (never). */
+int64_t jwt_expires_at(const struct jwt_claims *c, int64_t leeway);
+
 /* Route claim test: the claim equals value (string; numbers and booleans
  * compared through their JSON text) or is an array containing it. */
 int jwt_claim_matches(const struct jwt_claims *c, const char *claim, const char *value);
 /* Claim rendered for an identity header: strings as is, numbers and
- * booleans as JSON text (integral numbers without a fraction), arrays of
+ * booleans as JSON text (integral numbers without a fraction; sub and jti
+ * exactly as c->sub and c->jti), arrays of
  * those joined with ',' (object/null/array elements left out). malloc'd;
  * NULL if absent or of a type that cannot be rendered (object, null). */
 char *jwt_claim_string(const struct jwt_claims *c, const char *claim);

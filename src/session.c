@@ -34,6 +34,7 @@
 
 #define FLUSH_WAIT_MS 5000      /* how long the last bytes may take to leave */
 #define LINGER_MS 1000          /* reading after our half-close, to avoid RSTs */
+#define EXPIRY_HORIZON_S (100LL * 366 * 86400)  /* farther expiries are not armed */
 
 #define slog(lvl, s, fmt, ...) \
     log_msg(lvl, "session %lu %s: " fmt, (s)->id, (s)->peer, ##__VA_ARGS__)
@@ -284,9 +285,17 @@ void session_track(struct session *s)
         revoke_track(s->env->rv, &s->rv);
         if (s->cfg->on_expiry_close && s->adm.claims.has_exp) {
             struct timeval now, tv;
-            int64_t at_ms = (s->adm.claims.exp + s->cfg->policy.leeway) * 1000, wait_ms;
+            int64_t at = jwt_expires_at(&s->adm.claims, s->cfg->policy.leeway), wait_ms;
             gettimeofday(&now, NULL);
-            wait_ms = at_ms - ((int64_t)now.tv_sec * 1000 + now.tv_usec / 1000);
+            /* exp may be any JSON number (1e300 saturates to INT64_MAX):
+             * an expiry beyond EXPIRY_HORIZON_S is not armed, it never
+             * comes in this process, and the arithmetic stays small. */
+            if (at > (int64_t)now.tv_sec + EXPIRY_HORIZON_S)
+                return;
+            if (at < (int64_t)now.tv_sec)
+                wait_ms = 0;
+            else
+                wait_ms = at * 1000 - ((int64_t)now.tv_sec * 1000 + now.tv_usec / 1000);
             if (wait_ms < 0)
                 wait_ms = 0;
             tv.tv_sec = (time_t)(wait_ms / 1000);

@@ -303,7 +303,8 @@ static void test_valid(void)
 
     tok = mint("RS256", "{\"sub\":7,\"exp\":1700000600.9,\"nbf\":1699999999.5}", &rsa);
     is_int(jwt_verify(&p, tok, strlen(tok), NOW, &c, err, sizeof(err)), 0, "fractional dates verified");
-    ok(c.exp == NOW + 600 && c.nbf == NOW - 1 && c.sub == NULL, "fractional dates floored; numeric sub not a string");
+    ok(c.exp == NOW + 600 && c.nbf == NOW - 1, "fractional dates floored");
+    is_str(c.sub, "7", "numeric sub in its decimal form");
     jwt_claims_clear(&c);
     free(tok);
 
@@ -592,6 +593,137 @@ static void test_claims(void)
     keystore_free(ks);
 }
 
+/* One accepted token: its sub and jti as the verifier gives them. */
+static void expect_ids(const struct jwt_policy *pol, const char *payload, const char *sub,
+                       const char *jti, const char *name)
+{
+    struct jwt_claims c;
+    char err[128] = "";
+    char *tok = mint("HS256", payload, &hmac);
+    int rc = jwt_verify(pol, tok, strlen(tok), NOW, &c, err, sizeof(err));
+    char *hs = rc == 0 ? jwt_claim_string(&c, "sub") : NULL;
+    char *hj = rc == 0 ? jwt_claim_string(&c, "jti") : NULL;
+    int good = rc == 0 &&
+               (sub ? c.sub && !strcmp(c.sub, sub) && hs && !strcmp(hs, sub) : !c.sub && !hs) &&
+               (jti ? c.jti && !strcmp(c.jti, jti) && hj && !strcmp(hj, jti) : !c.jti && !hj);
+
+    ok(good, "%s: sub %s, jti %s (claims and header text)", name, sub ? sub : "none", jti ? jti : "none");
+    if (!good)
+        printf("#   rc %d err \"%s\" sub %s jti %s header %s/%s\n", rc, err,
+               c.sub ? c.sub : "-", c.jti ? c.jti : "-", hs ? hs : "-", hj ? hj : "-");
+    free(hs);
+    free(hj);
+    jwt_claims_clear(&c);
+    free(tok);
+}
+
+/* Numeric sub and jti are one decimal text everywhere; numbers that name
+ * no single integer refuse the token. Dates take any JSON number. */
+static void test_numeric(void)
+{
+    static const char *files[] = { "hmac.secret", NULL };
+    struct keystore *ks = store(files);
+    struct jwt_policy p = policy(ks, ALL_ALGS);
+    const char *bad_sub = "sub must be a string or an integer";
+    const char *bad_jti = "jti must be a string or an integer";
+    char pl[512];
+
+    expect_ids(&p, "{\"sub\":12345,\"jti\":987654}", "12345", "987654", "integer sub and jti");
+    expect_ids(&p, "{\"sub\":\"12345\",\"jti\":\"j\"}", "12345", "j", "string sub \"12345\"");
+    expect_ids(&p, "{\"sub\":-42,\"jti\":0}", "-42", "0", "negative and zero");
+    expect_ids(&p, "{\"sub\":9223372036854775807,\"jti\":-9223372036854775808}",
+               "9223372036854775807", "-9223372036854775808", "int64 limits exactly");
+    expect_ids(&p, "{\"sub\":12345.0,\"jti\":1.2345e4}", "12345", "12345", "integral reals as integers");
+    expect_ids(&p, "{\"sub\":-0.0}", "0", NULL, "-0.0 is 0");
+    expect_ids(&p, "{\"sub\":9007199254740991.0,\"jti\":-9007199254740991e0}", "9007199254740991",
+               "-9007199254740991", "integral reals up to 2^53 - 1");
+    expect_ids(&p, "{\"sub\":null,\"jti\":null}", NULL, NULL, "null sub and jti are absent");
+    expect_ids(&p, "{\"n\":1}", NULL, NULL, "no sub, no jti");
+
+    expect(&p, mint("HS256", "{\"sub\":1.5}", &hmac), bad_sub, "sub 1.5");
+    expect(&p, mint("HS256", "{\"sub\":12345.000001}", &hmac), bad_sub, "sub with a tiny fraction");
+    expect(&p, mint("HS256", "{\"sub\":1e20}", &hmac), bad_sub, "sub 1e20 (integral, not exact)");
+    expect(&p, mint("HS256", "{\"sub\":9007199254740992.0}", &hmac), bad_sub,
+           "integral real 2^53 (also what 2^53 + 1 rounds to)");
+    expect(&p, mint("HS256", "{\"sub\":\"a\",\"jti\":-9007199254740994.0}", &hmac), bad_jti,
+           "integral real below -2^53");
+    expect(&p, mint("HS256", "{\"sub\":99999999999999999999}", &hmac), bad_sub, "integer sub beyond int64");
+    expect(&p, mint("HS256", "{\"sub\":1e300}", &hmac), bad_sub, "sub 1e300");
+    expect(&p, mint("HS256", "{\"sub\":true}", &hmac), bad_sub, "sub a boolean");
+    expect(&p, mint("HS256", "{\"sub\":[\"a\"]}", &hmac), bad_sub, "sub an array");
+    expect(&p, mint("HS256", "{\"sub\":{\"id\":1}}", &hmac), bad_sub, "sub an object");
+    expect(&p, mint("HS256", "{\"sub\":\"a\",\"jti\":0.5}", &hmac), bad_jti, "jti 0.5");
+    expect(&p, mint("HS256", "{\"sub\":\"a\",\"jti\":false}", &hmac), bad_jti, "jti a boolean");
+    expect(&p, mint("HS256", "{\"sub\":1.5,\"exp\":1}", &hmac), bad_sub,
+           "the sub reason comes before expiry");
+
+    /* A number beyond int64 elsewhere makes every number a double: an
+     * integer sub next to it keeps its decimal form. */
+    expect_ids(&p, "{\"sub\":12345,\"jti\":7,\"exp\":99999999999999999999}", "12345", "7",
+               "sub next to an exp beyond int64");
+    expect(&p, mint("HS256", "{\"sub\":9007199254740993,\"exp\":99999999999999999999}", &hmac),
+           bad_sub, "a sub that only int64 holds, next to an exp beyond it");
+
+#define MINT(...) (snprintf(pl, sizeof(pl), __VA_ARGS__), mint("HS256", pl, &hmac))
+    struct jwt_claims c;
+    char err[128];
+    static const struct { const char *json; int64_t want; } dates[] = {
+        { "1e300", INT64_MAX }, { "-1e300", INT64_MIN }, { "99999999999999999999", INT64_MAX },
+        { "-99999999999999999999", INT64_MIN }, { "9223372036854775807", INT64_MAX },
+        { "9.3e18", INT64_MAX }, { "-9.3e18", INT64_MIN }, { "1e16", 10000000000000000LL },
+        { "-1.5", -2 }, { "-1", -1 }, { "2.9999", 2 }, { "1.7976931348623157e308", INT64_MAX },
+    };
+    for (size_t i = 0; i < sizeof(dates) / sizeof(dates[0]); i++) {
+        char *tok = MINT("{\"iat\":%s}", dates[i].json);
+        int rc = jwt_verify(&p, tok, strlen(tok), NOW, &c, err, sizeof(err));
+        int good = dates[i].want > NOW ? rc == -1 && !strcmp(err, "token issued in the future")
+                                       : rc == 0 && c.has_iat && c.iat == dates[i].want;
+        ok(good, "iat %s read as %lld", dates[i].json, (long long)dates[i].want);
+        if (!good)
+            printf("#   rc %d err %s iat %lld\n", rc, err, (long long)c.iat);
+        jwt_claims_clear(&c);
+        free(tok);
+    }
+    expect(&p, MINT("{\"exp\":99999999999999999999}"), NULL, "exp beyond int64 admitted");
+    expect(&p, MINT("{\"exp\":1e16}"), NULL, "exp 1e16 (exp * 1000 beyond int64) admitted");
+    expect(&p, MINT("{\"exp\":-99999999999999999999}"), "token expired", "exp far below int64");
+    expect(&p, MINT("{\"exp\":-1}"), "token expired", "negative exp");
+    expect(&p, MINT("{\"exp\":%lld.5}", NOW - 1), "token expired", "fractional exp a second ago");
+    expect(&p, MINT("{\"exp\":1e400}"), "malformed token", "exp beyond a double's range");
+    expect(&p, MINT("{\"nbf\":1e300}"), "token not yet valid", "nbf 1e300");
+    expect(&p, MINT("{\"nbf\":-1e300}"), NULL, "nbf -1e300");
+    expect(&p, MINT("{\"nbf\":99999999999999999999}"), "token not yet valid", "nbf beyond int64");
+    expect(&p, MINT("{\"iat\":-5,\"nbf\":-5,\"exp\":1e300}"), NULL, "negative iat and nbf");
+    p.leeway = INT64_MAX;
+    expect(&p, MINT("{\"exp\":-1e300,\"nbf\":1e300,\"iat\":1e300}"), "token expired",
+           "leeway INT64_MAX: exp INT64_MIN still expired (saturated, not wrapped)");
+    expect(&p, MINT("{\"exp\":1,\"nbf\":1e300,\"iat\":1e300}"), NULL,
+           "leeway INT64_MAX: nbf and iat at INT64_MAX within it");
+    p.leeway = 0;
+
+    /* expiry instant for the session timer */
+    char *tok = MINT("{\"exp\":1e300}");
+    ok(jwt_verify(&p, tok, strlen(tok), NOW, &c, err, sizeof(err)) == 0 &&
+       jwt_expires_at(&c, 30) == INT64_MAX && jwt_expires_at(&c, INT64_MAX) == INT64_MAX,
+       "jwt_expires_at saturates for exp 1e300");
+    jwt_claims_clear(&c);
+    free(tok);
+    tok = MINT("{\"exp\":%lld}", NOW + 10);
+    ok(jwt_verify(&p, tok, strlen(tok), NOW, &c, err, sizeof(err)) == 0 &&
+       jwt_expires_at(&c, 5) == NOW + 15 && jwt_expires_at(&c, -5) == NOW + 10,
+       "jwt_expires_at adds a positive leeway only");
+    jwt_claims_clear(&c);
+    free(tok);
+    tok = MINT("{\"sub\":\"a\"}");
+    ok(jwt_verify(&p, tok, strlen(tok), NOW, &c, err, sizeof(err)) == 0 &&
+       jwt_expires_at(&c, 5) == INT64_MAX && jwt_expires_at(NULL, 0) == INT64_MAX,
+       "jwt_expires_at without exp: never");
+    jwt_claims_clear(&c);
+    free(tok);
+#undef MINT
+    keystore_free(ks);
+}
+
 static void test_kid(void)
 {
     static const char *files[] = { "jwks.json", "jwks-rotated.json", "rsa.pub", NULL };
@@ -704,6 +836,7 @@ int main(void)
     test_signatures();
     test_format();
     test_claims();
+    test_numeric();
     test_kid();
     test_claim_access();
 
