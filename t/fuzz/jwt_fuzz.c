@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "jwks.h"
+#include "jwks_fetch.h"
 #include "jwt.h"
 #include "keys.h"
 #include "util.h"

@@ -12,6 +12,7 @@
 
 #include "http.h"
 #include "jwks.h"
+#include "jwks_fetch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
