@@ -578,13 +578,30 @@ def reject_problems(c, resp, status, error, desc=None, www_auth=None, extra=()):
     return p
 
 
-def no_new_conn(be, before, settle=0.05):
-    """Problems list if the backend accepted a connection since before."""
-    if settle:
-        time.sleep(settle)     # a late upstream connect would land here
+def no_new_conn(be, before):
+    """Problems list if the backend accepted a connection since before.
+    Call it once the gateway is done with the request (it answered and
+    closed the client connection, or logged it): any upstream connection it
+    opened for the request was opened by then. be.fence() then connects to
+    the backend itself and waits until that connection is accepted; the
+    accept queue is FIFO and one thread accepts, so every earlier
+    connection is counted when it returns. No fixed wait is involved."""
+    if not be.fence():
+        return ["the backend did not accept a fence connection within 5s"]
     if be.nconn != before:
-        return ["backend saw %d new connection(s): %r" % (be.nconn - before, be.conns[before:])]
+        seen = be.conns[before:] if hasattr(be, "conns") else ""
+        return ["backend saw %d new connection(s) %r" % (be.nconn - before, seen)]
     return []
+
+
+def no_new_request(hb, before, n0):
+    """no_new_conn for the plain HTTP backend, and no request on any
+    connection since n0 (requests on connections that ended are final)."""
+    p = no_new_conn(hb, before)
+    if len(hb.requests) != n0:
+        p.append("backend saw %d request(s): %r" %
+                 (len(hb.requests) - n0, [r.request_line for r in hb.requests[n0:]]))
+    return p
 
 
 def expect_reject(gw, be, name, status, error, desc=None, www_auth=None, extra=(),
