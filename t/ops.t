@@ -156,6 +156,20 @@ ca.recv_frame(3.0)
 ca.close()
 ok(wait_for(lambda: [x["sub"] for x in json.loads(get(sport, "/sessions")[1])] == ["ben"], 3),
    "a closed session leaves /sessions")
+
+
+def ann_logged():
+    try:
+        with open(alog) as f:
+            return any('"sub":"ann"' in ln for ln in f)
+    except OSError:
+        return False
+
+
+# The session leaves /sessions when it stops relaying; it is counted when it
+# ends, just before its access log line is written (same thread, same
+# function): that line is the barrier for reading the counters again.
+ok(wait_for(ann_logged, 5), "the closed session's access log line is written")
 m2 = parse_metrics(get(sport, "/metrics")[1])
 c1, c2 = closes(m1), closes(m2)
 moved = {k: c2.get(k, 0) - c1.get(k, 0) for k in set(c1) | set(c2) if c2.get(k, 0) != c1.get(k, 0)}
