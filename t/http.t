@@ -13,8 +13,9 @@ import time
 sys.dont_write_bytecode = True   # keep t/lib free of __pycache__ (EXTRA_DIST ships it)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from httpbackend import HTTPBackend  # noqa: E402
-from wsgatetest import (BASE_JWT, Gateway, _backends, check, claims, done, expect_101,  # noqa: E402
-                        is_, main_conf, mint, ok, start_backend, std_conf, wait_for)
+from wsgatetest import (BASE_JWT, OP_TEXT, Gateway, Timeout, _backends, accept_key, check,  # noqa: E402
+                        claims, done, expect_101, is_, main_conf, mint, no_new_conn,
+                        no_new_request, ok, start_backend, std_conf, upgrade_head)
 
 hb = HTTPBackend().start()
 _backends.append(hb)
@@ -188,6 +189,21 @@ def req(method, path, token=None, headers=(), body=None, chunked=False, version=
     return head.encode("latin-1") + data
 
 
+def upstream_over(idx, n0, want):
+    """Problems list unless the backend got exactly want requests since n0,
+    all on its connection idx, and no connection after it. Call it once the
+    gateway has closed the client: it closes its upstream side then, so
+    when connection idx has ended every request it carried is counted."""
+    p = []
+    if not hb.wait_ended(idx):
+        p.append("upstream connection %d still open 5s after the client was closed" % idx)
+    p += no_new_conn(hb, idx + 1)
+    got = [(r.conn, r.request_line) for r in hb.requests[n0:]]
+    if len(got) != want or any(i != idx for i, _ in got):
+        p.append("the backend got %r, expected %d request(s) on connection %d" % (got, want, idx))
+    return p
+
+
 def hdr(echo, name):
     for n, v in echo["headers"]:
         if n.lower() == name.lower():
@@ -339,17 +355,24 @@ ok(r.status == 401 and r.header("Connection") == "close" and
    r.header("WWW-Authenticate") == 'Bearer realm="wsgate"',
    "keep-alive: a request without a token in the middle gets 401, Connection: close", repr(r))
 ok(c.closed(), "keep-alive: the gateway closes after the 401")
-time.sleep(0.1)
-is_(len(hb.requests) - n0, 3, "keep-alive: the unauthenticated request never reached the backend")
+check("keep-alive: the unauthenticated request never reached the backend",
+      upstream_over(before, n0, 3))
 c.close()
 
+before, n0 = hb.nconn, len(hb.requests)
 c = Conn()
 c.send(req("GET", "/admin/x", token=BOB))
 r1 = c.response()
 c.send(req("GET", "/admin/x", token=ALICE))
 r2 = c.response()
-ok(r1.status == 200 and r2.status == 403 and c.closed(),
-   "keep-alive: route claims checked per request (admin then non-admin -> 403, close)")
+p = [] if r1.status == 200 else ["first response %r" % (r1,)]
+e2 = r2.json() or {}
+if r2.status != 403 or e2.get("error") != "insufficient_scope" or r2.header("Connection") != "close":
+    p.append("second response %r" % (r2,))
+if not c.closed():
+    p.append("the gateway did not close after the 403")
+check("keep-alive: route claims checked per request (admin then non-admin -> 403 "
+      "insufficient_scope, close), the refused request never upstream", p + upstream_over(before, n0, 1))
 c.close()
 
 # pipelining: three requests in one write, answered in order
@@ -401,10 +424,13 @@ before = hb.nconn
 c = Conn()
 c.send(req("GET", "/closeafter", token=ALICE))
 c.response()
-time.sleep(0.3)
+# The backend has closed its side once its connection is over.
+ok(hb.wait_ended(before), "the backend closes the kept-alive connection after /closeafter")
 c.send(req("GET", "/echo", token=ALICE))
 r = c.response()
-ok(r.status == 200, "a kept-alive upstream that closed silently is replaced transparently")
+ok(r.status == 200 and hb.nconn - before == 2,
+   "a kept-alive upstream that closed silently is replaced transparently",
+   "status %r, upstream connections %d" % (r.status, hb.nconn - before))
 c.close()
 
 c = Conn()
@@ -458,11 +484,7 @@ def rejected(name, data, status, error, keep=None):
             p.append("no Connection: close")
         if not c.closed():
             p.append("connection not closed")
-    time.sleep(0.05)
-    if hb.nconn != before:
-        p.append("backend saw %d new connection(s)" % (hb.nconn - before))
-    if len(hb.requests) != n0:
-        p.append("backend saw %d request(s)" % (len(hb.requests) - n0))
+    p += no_new_request(hb, before, n0)
     c.close()
     return check(name, p)
 
@@ -501,8 +523,9 @@ r1 = c.response()
 c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 4\r\n"
        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n" % T)
 r2 = c.response()
-ok(r1.status == 200 and r2.status == 400 and c.closed() and len(hb.requests) - n0 == 1,
-   "a smuggling shape on a kept-alive connection: 400, close, nothing more upstream")
+ok(r1.status == 200 and r2.status == 400 and c.closed(), "a smuggling shape on a kept-alive connection: 400, close",
+   "%r %r" % (r1, r2))
+check("a smuggling shape on a kept-alive connection: nothing more upstream", upstream_over(before, n0, 1))
 c.close()
 
 c = Conn()
@@ -540,20 +563,49 @@ c, r = exchange(req("GET", "/sleep/3000", token=ALICE), timeout=10)
 ok(r is not None and r.status == 504, "backend silent past upstream_read_timeout -> 504", repr(r))
 c.close()
 
+before, n0 = hb.nconn, len(hb.requests)
 c = Conn()
 c.send(b"GET /echo HTTP/1.1\r\nHost: x\r\n")
 r = c.response()
-ok(r.status == 408, "request head not complete in handshake_timeout -> 408")
+p = [] if r.status == 408 and c.closed() else ["got %r" % (r,)]
+check("request head not complete in handshake_timeout -> 408 and close, nothing upstream",
+      p + no_new_request(hb, before, n0))
 c.close()
 
 # ---------------------------------------------------------------- upgrades still work
 expect_101(gw, wsb, "a WebSocket upgrade on a plain_http route still works", path="/ws", token=ALICE)
 
-c = Conn()
-c.send(req("GET", "/echo", token=ALICE))
-r = c.response()
-ok(r.status == 200, "plain request before an upgrade on the same connection")
+# One client connection: a plain request, answered, then an upgrade on the
+# same connection (to /ws, whose backend is the WebSocket one).
+before, n0, nws = hb.nconn, len(hb.requests), wsb.nconn
+c = gw.client()
+p = []
+try:
+    c.send(req("GET", "/echo?first", token=ALICE))
+    r = c.read_response(5.0)
+    e = json.loads(r.body) if r is not None and r.status == 200 else None
+    if not e or e["target"] != "/echo?first":
+        p.append("the plain request got %r" % (r,))
+    head, c.key = upgrade_head("/ws", host="127.0.0.1:%d" % gw.port,
+                               headers=[("Authorization", "Bearer " + ALICE)])
+    c.send(head)
+    r = c.read_response(5.0)
+    if r is None or r.status != 101 or r.header("Sec-WebSocket-Accept") != accept_key(c.key):
+        p.append("the upgrade after it got %r" % (r,))
+    else:
+        c.send_text(b"after plain")
+        m = c.recv_message(5.0)
+        if m != (OP_TEXT, b"after plain"):
+            p.append("echo after the upgrade: %r" % (m,))
+except (Timeout, OSError, ValueError) as ex:
+    p.append("exchange failed: %r" % (ex,))
 c.close()
+if wsb.nconn != nws + 1 or wsb.conns[nws].header("X-Auth-Sub") != "alice":
+    p.append("the WebSocket backend saw %r" % (wsb.conns[nws:],))
+if len(hb.requests) - n0 != 1 or hb.nconn - before != 1:
+    p.append("the HTTP backend saw %d request(s) on %d connection(s)"
+             % (len(hb.requests) - n0, hb.nconn - before))
+check("plain request before an upgrade on the same connection: 200, then 101 and an echo", p)
 
 # the access log has one line per request
 log = gw.log()

@@ -8,6 +8,7 @@
 # (.ci/run installs them with npm ci).
 
 import http.server
+import json
 import os
 import shutil
 import subprocess
@@ -17,8 +18,8 @@ import time
 
 sys.dont_write_bytecode = True   # keep t/lib free of __pycache__ (EXTRA_DIST ships it)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from wsgatetest import (BASE_JWT, KEYS, MINT, SRCDIR, TMP, Gateway, _procs, claims,  # noqa: E402
-                        diag, done, free_port, main_conf, mint, ok, port_open, skip,
+from wsgatetest import (BASE_JWT, KEYS, MINT, SRCDIR, TMP, Gateway, _procs, check, claims,  # noqa: E402
+                        diag, done, free_port, main_conf, mint, no_new_conn, ok, port_open, skip,
                         tamper_signature, wait_for)
 
 INTEROP = os.path.join(SRCDIR, "t", "interop")
@@ -36,7 +37,7 @@ if missing:
     sys.stdout.write("1..0 # SKIP %s\n" % missing)
     sys.exit(0)
 
-from redistest import Redis  # noqa: E402
+from redistest import Proxy, Redis  # noqa: E402
 
 # ---------------------------------------------------------------- the example backend
 rc = subprocess.run([os.path.join(EXAMPLE, "node_modules", ".bin", "tsc"), "-p",
@@ -87,6 +88,9 @@ threading.Thread(target=pages.serve_forever, daemon=True).start()
 
 # ---------------------------------------------------------------- wsgate and Redis
 redis = Redis()
+# /stats reaches the NestJS app through a counting forwarder, so that a
+# refused request can be shown not to have reached it.
+stats_px = Proxy(nest_port)
 ROUTES = """\
 route /socket.io/ {
     upstream 127.0.0.1:%d;
@@ -96,7 +100,7 @@ route /socket.io/ {
     identity_header roles X-Auth-Roles;
 }
 route /stats {
-    upstream 127.0.0.1:%d;
+    upstream %s;
     plain_http on;
     require_claim roles admin;
 }
@@ -106,7 +110,7 @@ route /app/ {
     auth off;
     origins any;
 }
-""" % (nest_port, nest_port, pages.server_address[1])
+""" % (nest_port, stats_px.addr, pages.server_address[1])
 gw = Gateway(main_conf(redis=redis.addr, redis_prefix='"wsgate:"', revocation_sweep="1s",
                        error_log="stderr info") + BASE_JWT + ROUTES, name="interop")
 
@@ -184,8 +188,15 @@ def get(path, tok):
 
 st, body = get("/stats", mint("RS256", claims_=claims(roles=["admin"])))
 ok(st == 200 and b'"handled"' in body, "REST next to the socket: /stats through wsgate for an admin")
+n_px = stats_px.nconn
 st, body = get("/stats", mint("RS256", claims_=claims(roles=["user"])))
-ok(st == 403, "REST next to the socket: /stats refused (403) without the admin role")
+try:
+    err = json.loads(body).get("error")
+except ValueError:
+    err = None
+check("REST next to the socket: /stats refused (403 insufficient_scope) without the admin role, "
+      "nothing reaches the app", ([] if (st, err) == (403, "insufficient_scope") else ["got %r %r" % (st, body)])
+      + no_new_conn(stats_px, n_px))
 
 pages.shutdown()
 nest.terminate()

@@ -14,7 +14,8 @@ import time
 sys.dont_write_bytecode = True   # keep t/lib free of __pycache__ (EXTRA_DIST ships it)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from wsgatetest import (OP_TEXT, BASE_JWT, Frame, Gateway, Timeout, check, claims, diag,  # noqa: E402
-                        done, main_conf, mint, ok, start_backend, std_conf, upgrade, wait_for)
+                        done, main_conf, mint, no_new_conn, ok, reject_problems, start_backend,
+                        std_conf, upgrade, wait_for)
 
 TOK = mint("RS256", claims_=claims(exp=int(time.time()) + 3600))
 TOK2 = mint("RS256", key="rsa2.key", claims_=claims(exp=int(time.time()) + 3600))
@@ -49,6 +50,20 @@ def try_upgrade(path="/", token=TOK, headers=()):
         return repr(e)
     c.close()
     return resp.status if resp else None
+
+
+def refused(name, status, error, path="/", token=TOK, headers=()):
+    """One point: the upgrade is rejected with status and error (SPEC §3's
+    whole rejection) and no backend of this gateway saw a connection."""
+    n_be, n_extra = be.nconn, be_extra.nconn
+    try:
+        c, resp = upgrade(gw, path=path, token=token, headers=headers)
+    except (Timeout, OSError) as e:
+        return check(name, ["no response: %r" % e])
+    p = reject_problems(c, resp, status, error)
+    c.close()
+    p += no_new_conn(be, n_be) + no_new_conn(be_extra, n_extra)
+    return check(name, p)
 
 
 def echo(c, text):
@@ -93,11 +108,12 @@ NEW_ORIGIN = [("Origin", "https://new.example.org")]
 
 s1 = live_session(TOK)
 ok(s1 is not None and echo(s1, "before reload"), "a live session echoes before the reload")
-ok(try_upgrade(headers=NEW_ORIGIN) == 403, "before: the new origin is refused")
-ok(try_upgrade(token=TOK2) == 401, "before: a token from rsa2 is refused")
-n_extra = be_extra.nconn
-ok(try_upgrade(path="/extra") == 101 and be.nconn > 0 and be_extra.nconn == n_extra,
-   "before: /extra goes to the / route's backend")
+refused("before: the new origin is refused", 403, "origin_not_allowed", headers=NEW_ORIGIN)
+refused("before: a token from rsa2 is refused", 401, "invalid_token", token=TOK2)
+n_be, n_extra = be.nconn, be_extra.nconn
+ok(try_upgrade(path="/extra") == 101 and be.nconn == n_be + 1 and be_extra.nconn == n_extra,
+   "before: /extra goes to the / route's backend",
+   "connections: / backend +%d, /extra backend +%d" % (be.nconn - n_be, be_extra.nconn - n_extra))
 
 # ---------------------------------------------------------------- good reload
 gw.write_conf(CONF2)
@@ -105,7 +121,7 @@ gw.reload()
 ok(wait_for(lambda: try_upgrade(headers=NEW_ORIGIN, token=TOK2) == 101, 10, 0.1),
    "after SIGHUP: the newly allowed origin is admitted")
 ok(try_upgrade(token=TOK2) == 101, "after SIGHUP: the reloaded key (rsa2) verifies")
-ok(try_upgrade(token=TOK) == 401, "after SIGHUP: the removed key (rsa) no longer verifies")
+refused("after SIGHUP: the removed key (rsa) no longer verifies", 401, "invalid_token", token=TOK)
 n_extra = be_extra.nconn
 ok(try_upgrade(path="/extra", token=TOK2) == 101 and be_extra.nconn == n_extra + 1,
    "after SIGHUP: the new /extra route reaches its own backend")
@@ -129,7 +145,7 @@ ok(err_lines and re.search(r"error|crit|alert|emerg|warn", err_lines[0], re.I),
 ok(gw.alive(), "the gateway keeps running after a broken config")
 ok(try_upgrade(headers=NEW_ORIGIN, token=TOK2) == 101,
    "new connections still follow the last good config (origin)")
-ok(try_upgrade(token=TOK) == 401, "new connections still follow the last good config (keys)")
+refused("new connections still follow the last good config (keys)", 401, "invalid_token", token=TOK)
 n_extra = be_extra.nconn
 ok(try_upgrade(path="/extra", token=TOK2) == 101 and be_extra.nconn == n_extra + 1,
    "new connections still follow the last good config (routes)")

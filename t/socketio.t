@@ -17,8 +17,9 @@ sys.dont_write_bytecode = True   # keep t/lib free of __pycache__ (EXTRA_DIST sh
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from httpbackend import HTTPBackend  # noqa: E402
 from redistest import Redis  # noqa: E402
-from wsgatetest import (BASE_JWT, OP_CLOSE, OP_CONT, OP_TEXT, Gateway, Timeout, _backends,  # noqa: E402
-                        claims, done, is_, main_conf, mint, ok, start_backend, tamper_signature,
+from wsgatetest import (BASE_JWT, OP_CLOSE, OP_CONT, OP_PONG, OP_TEXT, Gateway, Timeout,  # noqa: E402
+                        _backends, check, claims, done, is_, main_conf, mint, no_new_conn,
+                        no_new_request, ok, reject_problems, start_backend, tamper_signature,
                         upgrade, wait_for)
 
 wsb = start_backend()
@@ -61,6 +62,48 @@ def session(token=None, headers=()):
     return c, wsb.conns[before]
 
 
+def backend_has_all(c, bc, timeout=5.0):
+    """Barrier: sends a ping and waits for its pong. The backend answers
+    pings itself, after every frame sent before it, so when the pong is back
+    (and the backend recorded the ping) its message list is final for
+    everything this client sent earlier."""
+    tag = os.urandom(8).hex().encode()
+    c.ping(tag)
+    dl = time.monotonic() + timeout
+    try:
+        while True:
+            f = c.recv_frame(max(0.01, dl - time.monotonic()))
+            if f is None:
+                return False
+            if f.opcode == OP_PONG and f.payload == tag:
+                return tag in bc.pings
+    except (Timeout, OSError):
+        return False
+
+
+def nothing_upstream(c, bc, n):
+    """Problems list unless the backend got no message after the first n."""
+    if not backend_has_all(c, bc):
+        return ["no pong from the backend: the barrier failed"]
+    if len(bc.messages) != n:
+        return ["the backend got %r" % (bc.messages[n:],)]
+    return []
+
+
+def nothing_before_close(bc, code):
+    """Problems list unless the backend got no data frame (not even a first
+    fragment), then the gateway's masked close with code. Frames are parsed
+    in order: once the close is there, nothing sent before it can still
+    arrive."""
+    if not bc.got_close.wait(5):
+        return ["the backend got no close frame within 5s"]
+    p = [] if bc.close_code == code else ["the backend's close code is %r, expected %d" % (bc.close_code, code)]
+    data = [f for f in bc.frames if f.opcode in (OP_TEXT, OP_CONT, 0x2)]
+    if data:
+        p.append("the backend got %r" % (data,))
+    return p
+
+
 def connect_packet(auth=None, nsp=None):
     p = "40" + ("%s," % nsp if nsp else "")
     if auth is not None:
@@ -101,8 +144,7 @@ c.send_text(connect_packet({"token": ALICE}, nsp="/admin"))
 got = echoed(c)
 ok(got and got.startswith(b"44/admin,") and data_of(got, b"44")["message"] == "insufficient_scope",
    "socketio_require_claim: CONNECT to /admin without the role gets CONNECT_ERROR insufficient_scope", got)
-time.sleep(0.1)
-is_(len(bc.messages), n, "the refused CONNECT never reached the backend")
+check("the refused CONNECT never reached the backend", nothing_upstream(c, bc, n))
 c.send_text(connect_packet({"token": BOB}, nsp="/admin"))
 got = echoed(c)
 ok(got and data_of(got, b"44").get("message") == "insufficient_scope" and
@@ -127,8 +169,7 @@ for name, auth, code in (("no token", {}, "missing_token"),
     got = echoed(c)
     d = data_of(got, b"44") if got and got.startswith(b"44") else {}
     ok(d.get("message") == code, "CONNECT with %s: CONNECT_ERROR %s" % (name, code), got)
-    time.sleep(0.1)
-    is_(len(bc.messages), 0, "CONNECT with %s: nothing reached the backend" % name)
+    check("CONNECT with %s: nothing reached the backend" % name, nothing_upstream(c, bc, 0))
     c.close()
 
 c, bc = session()
@@ -149,8 +190,8 @@ try:
 except Timeout:
     code = None
 is_(code, 1002, "a CONNECT split over fragments closes with 1002")
-time.sleep(0.1)
-is_(len(bc.messages), 0, "the fragmented CONNECT never reached the backend")
+check("the fragmented CONNECT never reached the backend (then a close 1002)",
+      nothing_before_close(bc, 1002))
 c.close()
 
 c, bc = session()
@@ -161,6 +202,8 @@ try:
 except Timeout:
     code = None
 is_(code, 1009, "a CONNECT over 16k closes with 1009")
+check("the oversized CONNECT never reached the backend (then a close 1009)",
+      nothing_before_close(bc, 1009))
 c.close()
 
 # revocation of a CONNECT token, at CONNECT time and live
@@ -210,9 +253,10 @@ ok(bc.header("X-Auth-Sub") == "alice", "HTTP token: the upgrade request carried 
 
 before = wsb.nconn
 c, r = upgrade(gw, path=WS_PATH, token=tamper_signature(ALICE))
-ok(r is not None and r.status == 401 and wsb.nconn == before,
-   "an invalid HTTP-level token is still a 401 on a socketio route")
+p = reject_problems(c, r, 401, "invalid_token", "bad signature")
 c.close()
+check("an invalid HTTP-level token is still a 401 on a socketio route, nothing upstream",
+      p + no_new_conn(wsb, before))
 
 # ---------------------------------------------------------------- polling transport
 
@@ -267,11 +311,10 @@ for name, pb, status in (("no token", b"40", 401),
                          ("/admin without the role", b'40/admin,{"token":"%s"}' % ALICE.encode(), 403),
                          ("a refused CONNECT among others", b'42["a"]\x1e40/admin,{"token":"%s"}' % ALICE.encode(),
                           403)):
-    n0 = len(hb.requests)
+    before, n0 = hb.nconn, len(hb.requests)
     st, body = post(pb)
     ok(st == status, "polling: %s -> %d" % (name, status), (st, body))
-    time.sleep(0.1)
-    is_(len(hb.requests), n0, "polling: %s: nothing reached the backend" % name)
+    check("polling: %s: nothing reached the backend" % name, no_new_request(hb, before, n0))
 
 st, body = post(b'40/admin,{"token":"%s"}' % BOB.encode())
 ok(st == 200 and data_of(json.loads(body)["body"].encode()) == {"x-auth-sub": "bob"},
@@ -279,10 +322,32 @@ ok(st == 200 and data_of(json.loads(body)["body"].encode()) == {"x-auth-sub": "b
 st, body = post(b"40", token=ALICE)
 ok(st == 200 and data_of(json.loads(body)["body"].encode()) == {"x-auth-sub": "alice"},
    "polling: an HTTP token identifies a tokenless CONNECT")
-st, _ = post(b'40{"token":"%s"}' % ALICE.encode(), chunked=True)
-is_(st, 400, "polling: a chunked POST on a socketio route is refused")
-st, _ = post(b"4" + b"x" * (1024 * 1024 + 10))
-is_(st, 413, "polling: a POST over 1m is refused")
+for name, args, status in (("a chunked POST on a socketio route", ((b'40{"token":"%s"}' % ALICE.encode(),),
+                                                                    {"chunked": True}), 400),
+                           ("a POST over 1m", ((b"4" + b"x" * (1024 * 1024 + 10),), {}), 413)):
+    before, n0 = hb.nconn, len(hb.requests)
+    st, _ = post(*args[0], **args[1])
+    check("polling: %s is refused with %d, nothing upstream" % (name, status),
+          ([] if st == status else ["status %r" % st]) + no_new_request(hb, before, n0))
+
+# A query token on a polling request: admitted, and (like every token of
+# this test) never in a log; done() scans the logs for all of them.
+DAVE = mint("RS256", claims_=claims(sub="dave-q"))
+n0 = len(hb.requests)
+s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+s.sendall(b"GET /sio-http/echo?EIO=4&transport=polling&access_token=%s HTTP/1.1\r\nHost: x\r\n"
+          b"Connection: close\r\n\r\n" % DAVE.encode())
+r = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    r += d
+s.close()
+e = json.loads(r.split(b"\r\n\r\n", 1)[1]) if r.startswith(b"HTTP/1.1 200") else None
+ok(e is not None and e["target"] == "/sio-http/echo?EIO=4&transport=polling"
+   and [v for n, v in e["headers"] if n.lower() == "x-auth-sub"] == ["dave-q"],
+   "polling: a query token identifies the request and is stripped before the backend", r[:200])
 
 s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
 s.sendall(b"GET /sio-http/echo?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -292,17 +357,18 @@ ok(r.startswith(b"HTTP/1.1 200"), "polling: a GET without a token reaches the ba
 
 for name, q in (("EIO=3", "EIO=3&transport=polling"), ("no EIO", "transport=polling"),
                 ("EIO=4 and EIO=3", "EIO=4&EIO=3&transport=polling")):
-    n0 = len(hb.requests)
+    before, n0 = hb.nconn, len(hb.requests)
     s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
     s.sendall(b"GET /sio-http/?%s HTTP/1.1\r\nHost: x\r\n\r\n" % q.encode())
     r = s.recv(65536)
     s.close()
-    ok(r.startswith(b"HTTP/1.1 401") and len(hb.requests) == n0,
-       "a tokenless request with %s is refused (only Engine.IO 4 clients send CONNECT)" % name, r[:60])
+    check("a tokenless request with %s is refused (only Engine.IO 4 clients send CONNECT)" % name,
+          ([] if r.startswith(b"HTTP/1.1 401") else ["got %r" % r[:60]]) + no_new_request(hb, before, n0))
 before = wsb.nconn
 c, r = upgrade(gw, path="/socket.io/?EIO=3&transport=websocket")
-ok(r is not None and r.status == 401 and wsb.nconn == before, "a tokenless EIO=3 websocket is refused")
+p = reject_problems(c, r, 401, "missing_token")
 c.close()
+check("a tokenless EIO=3 websocket is refused, nothing upstream", p + no_new_conn(wsb, before))
 
 # ---------------------------------------------------------------- configuration
 from wsgatetest import BIN, run, write_file  # noqa: E402

@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { io } from 'socket.io-client';
 
 export const env = process.env;
 export const GW = `http://127.0.0.1:${env.GW_PORT}`;
@@ -71,6 +72,33 @@ export function tamper(tok) {
 export async function stats() {
   const r = await fetch(`${NEST}/stats`);
   return r.json();
+}
+
+let probes = 0;
+
+/* The barrier of "the backend's connection handler never ran" (instead of
+ * waiting a fixed time): one valid client more, through the same gateway
+ * (url) to the same backend, with opts(token) as its credentials. The
+ * gateway decided on the refused client before answering it, so anything it
+ * forwarded for that client was on its way to the backend before the probe
+ * even started, and the probe needs several round trips of its own: once
+ * the backend has welcomed the probe, the refused client's CONNECT would
+ * have been handled. The check is then that the probe is the only new
+ * handled connection since before. Returns [pass, detail]. */
+export async function onlyProbe(url, opts, before, ms = 8000) {
+  const sub = `probe-${process.pid}-${++probes}`;
+  const token = mint(claims({ sub }));
+  const welcome = await new Promise((resolve) => {
+    const socket = io(url, { reconnection: false, timeout: ms, forceNew: true, ...opts(token) });
+    const t = setTimeout(() => { socket.close(); resolve(null); }, ms);
+    socket.on('welcome', (w) => { clearTimeout(t); socket.close(); resolve(w); });
+    socket.on('connect_error', (e) => { clearTimeout(t); socket.close(); resolve({ error: e.message }); });
+  });
+  const s = await stats();
+  const fresh = s.connections.slice(before);
+  const pass = !!welcome && welcome.sub === sub && s.handled === before + 1 &&
+    fresh.length === 1 && fresh[0].sub === sub;
+  return [pass, { probe: sub, welcome, before, handled: s.handled, fresh }];
 }
 
 /* One Redis command over RESP, for revocations. */

@@ -23,6 +23,8 @@ import threading
 import time
 
 sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wsbackend import fence_listener, fence_taken  # noqa: E402
 
 
 class Req:
@@ -89,6 +91,8 @@ class HTTPBackend:
         self.lock = threading.Lock()
         self.stopping = False
         self.socks = []
+        self.ended = {}             # connection index -> Event, set when it is over
+        self._fences = {}
 
     def start(self):
         threading.Thread(target=self._accept, daemon=True).start()
@@ -106,6 +110,18 @@ class HTTPBackend:
             except OSError:
                 pass
 
+    def fence(self, timeout=5.0):
+        """Every connection made before the call is counted in nconn when
+        this returns True (see wsbackend.Backend.fence)."""
+        return fence_listener("127.0.0.1", self.port, self._fences, self.lock, timeout)
+
+    def wait_ended(self, idx, timeout=5.0):
+        """True once connection idx is over (EOF, error or closed by us):
+        every request it carried is in requests then."""
+        with self.lock:
+            ev = self.ended.get(idx)
+        return ev is not None and ev.wait(timeout)
+
     def wait_requests(self, n, timeout=5.0):
         dl = time.monotonic() + timeout
         while time.monotonic() < dl:
@@ -117,13 +133,16 @@ class HTTPBackend:
     def _accept(self):
         while not self.stopping:
             try:
-                s, _ = self.lsock.accept()
+                s, peer = self.lsock.accept()
             except OSError:
                 return
+            if fence_taken(self._fences, self.lock, s, peer):
+                continue
             with self.lock:
                 idx = self.nconn
                 self.nconn += 1
                 self.socks.append(s)
+                self.ended[idx] = threading.Event()
             threading.Thread(target=self._serve, args=(s, idx), daemon=True).start()
 
     def _read_body(self, c, head_text):
@@ -178,6 +197,7 @@ class HTTPBackend:
             s.close()
         except OSError:
             pass
+        self.ended[idx].set()
 
     def _echo(self, r):
         return json.dumps({"method": r.method, "target": r.target, "headers": r.headers,

@@ -10,6 +10,7 @@ import threading
 import time
 
 from wsgatetest import TMP, _procs, bail, free_port, port_open, wait_for
+from wsbackend import fence_listener, fence_taken
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -94,6 +95,8 @@ class Proxy:
         self.port = free_port()
         self.is_up = True
         self.conns = []
+        self.nconn = 0              # connections accepted (fences aside)
+        self._fences = {}
         self.lock = threading.Lock()
         self.ls = socket.socket()
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -105,12 +108,22 @@ class Proxy:
     def addr(self):
         return "127.0.0.1:%d" % self.port
 
+    def fence(self, timeout=5.0):
+        """Every connection made before the call is counted in nconn when
+        this returns True (see wsbackend.Backend.fence); lets a proxied
+        backend the test does not control be checked for absence."""
+        return fence_listener("127.0.0.1", self.port, self._fences, self.lock, timeout)
+
     def _accept(self):
         while True:
             try:
-                c, _ = self.ls.accept()
+                c, peer = self.ls.accept()
             except OSError:
                 return
+            if fence_taken(self._fences, self.lock, c, peer):
+                continue
+            with self.lock:
+                self.nconn += 1
             if not self.is_up:
                 c.close()
                 continue

@@ -20,6 +20,44 @@ from wsclient import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,  
                       accept_key, close_payload, encode_frame, parse_frame, parse_head)
 
 
+def fence_listener(host, port, fences, lock, timeout=5.0):
+    """Connects to host:port from a port registered in fences first (so the
+    accept loop knows it at once) and waits until fence_taken() saw it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((host, 0))
+        ev = threading.Event()
+        local = s.getsockname()[1]
+        with lock:
+            fences[local] = ev
+        try:
+            s.settimeout(timeout)
+            s.connect((host, port))
+            return ev.wait(timeout)
+        except OSError:
+            return False
+        finally:
+            with lock:
+                fences.pop(local, None)
+    finally:
+        s.close()
+
+
+def fence_taken(fences, lock, sock, peer):
+    """In an accept loop: True (and the connection closed) when the
+    accepted connection is a fence of ours."""
+    with lock:
+        ev = fences.get(peer[1]) if peer[0] == "127.0.0.1" else None
+    if ev is None:
+        return False
+    try:
+        sock.close()
+    except OSError:
+        pass
+    ev.set()
+    return True
+
+
 class BackendConn:
     """One accepted TCP connection, as the backend saw it."""
 
@@ -44,6 +82,7 @@ class BackendConn:
         self.ended = threading.Event()   # TCP connection over (EOF, reset or closed by us)
         self.eof_seen = False
         self.rx_bytes = 0           # bytes read from the socket, complete frames or not
+        self.raw = None             # with record_raw: every byte after the 101 up to the close
         self._wlock = threading.Lock()
 
     # --- what arrived ---------------------------------------------------
@@ -112,12 +151,15 @@ class Backend:
     subprotocol: name picked when the client offers it.
     headers: extra (name, value) pairs for the 101.
     echo_frames: echo every data frame as received instead of whole messages.
-    on_open: callable(conn) run right after the 101 is sent."""
+    on_open: callable(conn) run right after the 101 is sent.
+    record_raw: keep the raw bytes after the 101 in conn.raw, to check
+    byte streams exactly (where a close frame sits among the frames)."""
 
     def __init__(self, host="127.0.0.1", port=0, mode="echo", response=None,
                  subprotocol=None, headers=(), echo_frames=False, on_open=None,
-                 verbose=False, close_reply=True):
+                 verbose=False, close_reply=True, record_raw=False):
         self.host, self.port = host, port
+        self.record_raw = record_raw        # keep every byte after the head in conn.raw
         self.close_reply = close_reply      # answer a close frame and end the connection
         self.mode = mode
         self.response = response
@@ -130,6 +172,7 @@ class Backend:
         self._lsock = None
         self._stopped = False
         self._lock = threading.Lock()
+        self._fences = {}           # local port of a fence connection -> Event
 
     @property
     def addr(self):
@@ -175,6 +218,14 @@ class Backend:
     def last(self):
         return self.conns[-1] if self.conns else None
 
+    def fence(self, timeout=5.0):
+        """A barrier for absence checks: connects to our own listener and
+        waits until the accept loop has taken that connection. The kernel's
+        accept queue is FIFO and one thread accepts, so every connection
+        that was made before the fence is in conns when this returns True.
+        The fence connection itself is never recorded."""
+        return fence_listener(self.host, self.port, self._fences, self._lock, timeout)
+
     def _log(self, *a):
         if self.verbose:
             print("wsbackend:", *a, flush=True)
@@ -185,6 +236,8 @@ class Backend:
                 sock, peer = self._lsock.accept()
             except OSError:
                 return
+            if fence_taken(self._fences, self._lock, sock, peer):
+                continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             c = BackendConn(self, sock, "%s:%d" % peer[:2])
             with self._lock:
@@ -275,6 +328,8 @@ class Backend:
 
     def _relay(self, c, buf):
         parts, mop = [], None
+        if self.record_raw:
+            c.raw = bytearray(buf)
         while True:
             while True:
                 f, used = parse_frame(buf)
@@ -318,8 +373,11 @@ class Backend:
                     if not self.echo_frames:
                         c.send_frame(mop, msg)
                     parts, mop = [], None
+            n = len(buf)
             if not self._recv(c, buf):
                 return
+            if c.raw is not None:
+                c.raw += buf[n:]
 
 
 def main(argv):

@@ -157,8 +157,64 @@ def _sanitizer_checks():
             diag("gateway %s exited with %r" % (g.name, rc))
 
 
+def _log_texts():
+    """(name, text) of every gateway log and of every other log file the
+    test's gateways wrote under TMP (access logs), percent-decoded as well,
+    so that a token in a logged query cannot hide behind %2E or %2D."""
+    import urllib.parse
+    seen, out = set(), []
+    paths = [g.log_path for g in _gateways]
+    for root, _, files in os.walk(TMP):
+        paths += [os.path.join(root, f) for f in files if ".log" in f]
+    for path in paths:
+        if path in seen or not os.path.isfile(path):
+            continue
+        seen.add(path)
+        try:
+            with open(path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        out.append((os.path.relpath(path, TMP), text + "\n" + urllib.parse.unquote(text)))
+    return out
+
+
+def token_leaks():
+    """Problems list: a token of this test (31 or more consecutive
+    characters of its payload or signature) found in a gateway's error log
+    or access log. SPEC §9: a token
+    never appears in any log, whatever carried it (header, cookie, query,
+    subprotocol, a socket.io CONNECT frame or polling body)."""
+    # Every aligned 16-character block of the payload and signature
+    # segments: any 31 consecutive characters of them hold a whole block,
+    # so a token cut short by a line limit is found too. The header segment
+    # is left out (it is the same for every token of an algorithm).
+    parts = set()
+    for t in _tokens:
+        seg = t.split(".")
+        if len(seg) != 3:
+            continue
+        for x in seg[1:]:
+            parts.update(x[i:i + 16] for i in range(0, len(x) - 15, 16))
+    p = []
+    for name, text in _log_texts():
+        hits = sorted(x for x in parts if x in text)
+        if hits:
+            i = text.find(hits[0])
+            p.append("%s holds %d block(s) of tokens, e.g. ...%s..." %
+                     (name, len(hits), text[max(0, i - 80):i + 40].replace("\n", " | ")))
+    return p
+
+
+def _token_checks():
+    if _tokens and _gateways:
+        check("no token made by this test appears in any gateway log (%d token(s))" % len(_tokens),
+              token_leaks())
+
+
 def done():
     _sanitizer_checks()
+    _token_checks()
     sys.stdout.write("1..%d\n" % _n)
     if _failed:
         diag("failed %d of %d: %s" % (len(_failed), _n, ", ".join(_failed)))
@@ -457,6 +513,19 @@ def claims(**kw):
     return {k: v for k, v in c.items() if v is not None}
 
 
+# Every token this test made (minted, tampered with or assembled by hand):
+# done() checks that none of them appears in any gateway log.
+_tokens = set()
+
+
+def remember_token(tok):
+    """Adds a token the test made some other way to the log scan of done()."""
+    if isinstance(tok, bytes):
+        tok = tok.decode("latin-1")
+    _tokens.add(tok)
+    return tok
+
+
 def mint(alg="RS256", key=None, claims_=None, header=None, kid=None, extra_args=()):
     """Runs tools/jwtmint. key: file name in t/keys (or absolute path);
     defaults per alg family. claims_: dict (default claims())."""
@@ -477,7 +546,7 @@ def mint(alg="RS256", key=None, claims_=None, header=None, kid=None, extra_args=
     rc, out, err = run(argv)
     if rc != 0:
         raise RuntimeError("jwtmint %s failed (%d): %s" % (" ".join(argv[1:3]), rc, err.strip()))
-    return out.strip()
+    return remember_token(out.strip())
 
 
 def token_parts(tok):
@@ -491,13 +560,13 @@ def tamper_signature(tok):
     h, p, s = tok.split(".")
     i = len(s) // 2
     c = "A" if s[i] != "A" else "B"
-    return "%s.%s.%s%s%s" % (h, p, s[:i], c, s[i + 1:])
+    return remember_token("%s.%s.%s%s%s" % (h, p, s[:i], c, s[i + 1:]))
 
 
 def unsigned_token(header, payload, sig=""):
     """A token assembled by hand (alg none and other forgeries)."""
-    return "%s.%s.%s" % (b64url(json.dumps(header, separators=(",", ":"))),
-                         b64url(json.dumps(payload, separators=(",", ":"))), sig)
+    return remember_token("%s.%s.%s" % (b64url(json.dumps(header, separators=(",", ":"))),
+                                        b64url(json.dumps(payload, separators=(",", ":"))), sig))
 
 # ---------------------------------------------------------------- exchanges
 
@@ -578,13 +647,30 @@ def reject_problems(c, resp, status, error, desc=None, www_auth=None, extra=()):
     return p
 
 
-def no_new_conn(be, before, settle=0.05):
-    """Problems list if the backend accepted a connection since before."""
-    if settle:
-        time.sleep(settle)     # a late upstream connect would land here
+def no_new_conn(be, before):
+    """Problems list if the backend accepted a connection since before.
+    Call it once the gateway is done with the request (it answered and
+    closed the client connection, or logged it): any upstream connection it
+    opened for the request was opened by then. be.fence() then connects to
+    the backend itself and waits until that connection is accepted; the
+    accept queue is FIFO and one thread accepts, so every earlier
+    connection is counted when it returns. No fixed wait is involved."""
+    if not be.fence():
+        return ["the backend did not accept a fence connection within 5s"]
     if be.nconn != before:
-        return ["backend saw %d new connection(s): %r" % (be.nconn - before, be.conns[before:])]
+        seen = be.conns[before:] if hasattr(be, "conns") else ""
+        return ["backend saw %d new connection(s) %r" % (be.nconn - before, seen)]
     return []
+
+
+def no_new_request(hb, before, n0):
+    """no_new_conn for the plain HTTP backend, and no request on any
+    connection since n0 (requests on connections that ended are final)."""
+    p = no_new_conn(hb, before)
+    if len(hb.requests) != n0:
+        p.append("backend saw %d request(s): %r" %
+                 (len(hb.requests) - n0, [r.request_line for r in hb.requests[n0:]]))
+    return p
 
 
 def expect_reject(gw, be, name, status, error, desc=None, www_auth=None, extra=(),

@@ -27,6 +27,18 @@ static int tap_n, tap_failed;
     if (!same_) printf("#   got \"%s\", want \"%s\"\n", g_ ? g_ : "(null)", w_ ? w_ : "(null)"); \
 } while (0)
 
+/* One point for a call that must fail: its result and its error text
+ * (want_err NULL: any text). One case, one point, both parts shown when it
+ * fails. */
+#define is_err(got, want, got_err, want_err, ...) do { \
+    long long g_ = (long long)(got), w_ = (long long)(want); \
+    const char *ge_ = (got_err), *we_ = (want_err); \
+    int same_ = g_ == w_ && (!we_ || (ge_ && strcmp(ge_, we_) == 0)); \
+    ok(same_, __VA_ARGS__); \
+    if (!same_) printf("#   got %lld \"%s\", want %lld \"%s\"\n", g_, ge_ ? ge_ : "(null)", \
+                       w_, we_ ? we_ : "(any)"); \
+} while (0)
+
 static inline int tap_done(void)
 {
     printf("1..%d\n", tap_n);
