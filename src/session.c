@@ -374,8 +374,10 @@ void session_track(struct session *s)
 static void admitted(struct session *s)
 {
     session_track(s);
-    if (s->adm.route->socketio && !s->sio)
-        s->sio = socketio_session_new();
+    if (s->adm.route->socketio && !s->sio && !(s->sio = socketio_session_new())) {
+        session_reject(s, 500, "internal_error", "out of memory", NULL);
+        return;
+    }
     if (socketio_wants_post(s)) {
         socketio_post_start(s);
         return;
@@ -532,6 +534,8 @@ static void upstream_connected(struct session *s)
         httpproxy_start(s, 0);
         return;
     }
+    if (s->sio)
+        socketio_upstream_request(&s->req);
     if (forward_build_head(out, &s->req, s->cfg, s->adm.route,
                            s->adm.have_claims ? &s->adm.claims : NULL, &s->fwd) < 0) {
         session_reject(s, 500, "internal_error", "cannot build upstream request", NULL);
@@ -577,6 +581,12 @@ static void upstream_head_received(struct session *s, char *head, size_t len)
         return;
     }
     evtimer_del(s->timer);
+    if (resp.status == 101 && s->sio && http_response_header(&resp, "Sec-WebSocket-Extensions")) {
+        /* None was offered (socketio_upstream_request). */
+        slog(LOG_WARNING, s, "upstream chose a WebSocket extension that was not offered");
+        session_reject(s, 502, "bad_gateway", "invalid response from upstream", NULL);
+        return;
+    }
     s->status = resp.status;
     if (resp.status == 101 && s->fwd.only_credential_protocols &&
         !http_response_header(&resp, "Sec-WebSocket-Protocol")) {
