@@ -53,7 +53,8 @@ int socketio_parse_query(const char *q, size_t n, struct sio_query *out,
 
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; q && i < n; i++)
-        if ((unsigned char)q[i] <= 0x20 || (unsigned char)q[i] >= 0x7f) {
+        if ((unsigned char)q[i] <= 0x20 || (unsigned char)q[i] >= 0x7f || q[i] == '#') {
+            /* A URL parser strips some, ends the query at '#'. */
             snprintf(err, errlen, "invalid byte in the query");
             return -1;
         }

@@ -18,8 +18,8 @@ struct sio_query {
  * '=', '+' is a space, %XX decoded, last value wins), and refuses what
  * could be read two ways. Returns 0, or -1 with the reason in err: one of
  * the four names written with an escape or '+', one of them twice, an
- * escape or '+' in one of their values, a byte outside 0x21..0x7e, a j
- * parameter (JSONP polling), or EIO missing or other than 4. */
+ * escape or '+' in one of their values, a byte outside 0x21..0x7e or '#',
+ * a j parameter (JSONP polling), or EIO missing or other than 4. */
 int socketio_parse_query(const char *q, size_t n, struct sio_query *out,
                          char *err, size_t errlen);
 

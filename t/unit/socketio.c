@@ -96,6 +96,7 @@ int main(void)
     is_int(QUERY("EIO"), -1, "query: EIO without a value refused");
     is_int(QUERY("EIO=4&x=%41&y=a+b"), 0, "query: escapes elsewhere are none of our business");
     is_int(QUERY("EIO=4&&&"), 0, "query: empty pairs are skipped");
+    is_int(QUERY("EIO=4&j#=0"), -1, "query: '#' (the end of the query to a URL parser) refused");
     is_int(socketio_parse_query(NULL, 0, &q, err, sizeof(err)), -1, "query: no query at all refused");
     return tap_done();
 }
