@@ -533,6 +533,15 @@ static int ws_decide(struct session *s)
     return 1;
 }
 
+/* Our answers have left for the client (the CONNECT_ERRORs wait for a
+ * frame boundary of the backend's stream), and its output is below the
+ * relay's high mark. */
+static int drained(struct session *s)
+{
+    return evbuffer_get_length(s->sio->inject) == 0 &&
+           evbuffer_get_length(bufferevent_get_output(s->client)) < RELAY_HIGH_WATER;
+}
+
 int socketio_client_frame(struct session *s, const struct ws_frame *f, struct evbuffer *in)
 {
     struct sio_session *x = s->sio;
@@ -540,7 +549,7 @@ int socketio_client_frame(struct session *s, const struct ws_frame *f, struct ev
 
     /* A client that does not read what it is sent gets nothing more read:
      * its refusals, like the backend's frames, wait in a bounded buffer. */
-    if (evbuffer_get_length(bufferevent_get_output(s->client)) >= RELAY_HIGH_WATER) {
+    if (!drained(s)) {
         x->read_paused = 1;
         bufferevent_disable(s->client, EV_READ);
         return SIO_WAIT;
@@ -564,8 +573,7 @@ void socketio_client_drained(struct session *s)
 {
     struct sio_session *x = s->sio;
 
-    if (!x || !x->read_paused ||
-        evbuffer_get_length(bufferevent_get_output(s->client)) >= RELAY_HIGH_WATER)
+    if (!x || !x->read_paused || !drained(s))
         return;
     x->read_paused = 0;
     bufferevent_enable(s->client, EV_READ);
