@@ -590,6 +590,14 @@ ok(connect_error(m) == ("/", "too_many_sessions"),
 time.sleep(SETTLE)
 is_(nsp_events(sid_b), [], "... and reached no namespace")
 b_.close()
+h = Http()
+sid_p = h.handshake()
+st, _, body = h.request("POST", POLL + "&sid=%s" % sid_p, b'40{"token":"%s"}' % tok.encode())
+ok(st == 429 and b"too_many_sessions" in body,
+   "max_sessions_per_subject 1: a polling CONNECT of the subject is a 429 too_many_sessions", (st, body))
+time.sleep(SETTLE)
+is_(nsp_events(sid_p), [], "... and reached no namespace")
+h.close()
 a.close()
 c = None
 dl = time.monotonic() + 5
@@ -603,6 +611,33 @@ while time.monotonic() < dl:
     c = None
     time.sleep(0.2)
 ok(c is not None, "max_sessions_per_subject 1: the slot is released when the first session ends")
+if c:
+    c.close()
+
+tok, _ = token()
+h = Http()
+sid_p = h.handshake()
+st, _, body = h.request("POST", POLL + "&sid=%s" % sid_p, b'40{"token":"%s"}' % tok.encode())
+ok(st == 200 and wait_for(lambda: nsp_events(sid_p, "/"), 3), "polling: a CONNECT token session is admitted", (st, body))
+c, sid = ws_open()
+c.send_text(b'40{"token":"%s"}' % tok.encode())
+m = recv(c)
+ok(connect_error(m) == ("/", "too_many_sessions"),
+   "polling: while its connection lives, the subject's slot is taken (a websocket CONNECT is refused)", m)
+c.close()
+h.close()
+c = None
+dl = time.monotonic() + 5
+while time.monotonic() < dl:
+    c, sid = ws_open()
+    c.send_text(b'40{"token":"%s"}' % tok.encode())
+    m = recv(c)
+    if isinstance(m, bytes) and m.startswith(b"40{"):
+        break
+    c.close()
+    c = None
+    time.sleep(0.2)
+ok(c is not None, "polling: the slot is released when the connection closes")
 if c:
     c.close()
 
