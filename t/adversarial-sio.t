@@ -247,11 +247,23 @@ is_(close_code(c), 1002, "a fragmented ping between fragments is a protocol erro
 c.close()
 
 c, sid = ws_open()
-frames(c, [(OP_TEXT, b'42["chat",', False, 0), (OP_CONT, b'"hi"]', True, 0)])
-c.send_text(b'40{"a":1}')
+tok, _ = token()
+c.send_text(b'40{"token":"%s"}' % tok.encode())
 m = recv(c)
-ok(connect_error(m) == ("/", "missing_token"),
-   "a fragmented non-CONNECT message passes and the CONNECT after it is still checked", m)
+ok(isinstance(m, bytes) and m.startswith(b"40{"), "a CONNECT with a token is admitted", m)
+frames(c, [(OP_TEXT, b'4', False, 0), (OP_CONT, b'', False, 0), (OP_CONT, b'2["chat",', False, 0),
+           (OP_CONT, b'"hi"]', True, 0)])
+ev = wait_for(lambda: [e for e in sio.events("event") if e["sid"] == sid], 3)
+ok(ev and ev[0]["name"] == "chat" and ev[0]["args"] == ["hi"],
+   "an EVENT split after one byte and an empty fragment reaches the backend intact", ev)
+c.send_text(b'40/admin,{}')
+m = recv(c)
+while isinstance(m, bytes) and m.startswith(b"42"):
+    m = recv(c)
+ok(connect_error(m) == ("/admin", "insufficient_scope"),
+   "... and a CONNECT after it is still checked", m)
+time.sleep(SETTLE)
+is_(nsp_events(sid, "/admin"), [], "... and reached no namespace")
 c.close()
 
 # Packets socket.io reads as a CONNECT although they do not start with "40":
@@ -301,6 +313,7 @@ c.close()
 
 # ---------------------------------------------------------------- class 2: Engine.IO 4 only, read as engine.io reads it
 tok, _ = token()
+n400 = 0
 for name, q in (("EIO=4&%45IO=3 (protocol 3 to engine.io)", "EIO=4&%45IO=3"),
                 ("EIO=3", "EIO=3"),
                 ("no EIO", ""),
@@ -330,6 +343,7 @@ for name, q in (("EIO=4&%45IO=3 (protocol 3 to engine.io)", "EIO=4&%45IO=3"),
                 r = cl.read_response(3)
             time.sleep(0.05)
             st = r.status if r is not None else None
+            n400 += 1
             ok(st == 400 and sio.count("engine") + sio.count("engine_error") == n0,
                "%s, %s%s: 400 and no Engine.IO connection on the backend"
                % (name, kind, " with a token" if t else ""), (st, qq))
@@ -341,6 +355,7 @@ cl = gw.client()
 cl.send(b"POST /socket.io/?EIO=4&transport=polling&j=0 HTTP/1.1\r\nHost: x\r\n"
         b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 10\r\n\r\nd=40%7B%7D")
 r = cl.read_response(3)
+n400 += 1
 time.sleep(SETTLE)
 ok(r is not None and r.status == 400 and sio.count("engine") == n0 and len(nsp_events()) == nn,
    "a JSONP POST with a d= body is a 400 and reaches nothing", r)
@@ -640,5 +655,28 @@ while time.monotonic() < dl:
 ok(c is not None, "polling: the slot is released when the connection closes")
 if c:
     c.close()
+
+
+
+def metrics():
+    s = socket.create_connection(("127.0.0.1", STATUS_PORT), timeout=2)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    buf = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    s.close()
+    return buf.decode("latin-1", "replace")
+
+
+text = metrics()
+m = re.search(r'^wsgate_handshakes_total\{result="rejected",reason="bad_engineio"\} (\d+)$', text, re.M)
+ok(m and int(m.group(1)) == n400, "the %d Engine.IO 400s are counted as reason bad_engineio in /metrics" % n400,
+   m.group(0) if m else None)
+m = re.search(r'^wsgate_closes_total\{cause="connect_refused"\} (\d+)$', text, re.M)
+ok(m and int(m.group(1)) >= 13, "sessions ended at their third refused CONNECT are counted as connect_refused",
+   m.group(0) if m else None)
 
 done()

@@ -2,8 +2,8 @@
 // of contrib/examples/nestjs-chat/node_modules) for the adversarial tests.
 // It logs, as one JSON line each on stdout: its port, every Engine.IO
 // connection (protocol, transport, the extensions offered to it), every
-// Engine.IO connection error, and every namespace connection with its
-// namespace, protocol and auth object. It is deliberately permissive, as a
+// Engine.IO connection error, every namespace connection with its
+// namespace, protocol and auth object, and every event a socket emits. It is deliberately permissive, as a
 // careless deployment is: protocol 3 allowed (allowEIO3), compression on,
 // dynamic namespaces; whatever reaches a namespace is what wsgate let by.
 // Usage: node siobackend.js MODULES_DIR
@@ -46,6 +46,7 @@ function watch(nsp) {
       auth: socket.handshake.auth, sub: socket.handshake.headers['x-auth-sub'] || null,
     });
     socket.emit('welcome', { nsp: socket.nsp.name, auth: socket.handshake.auth });
+    socket.onAny((name, ...args) => log({ ev: 'event', nsp: socket.nsp.name, sid: socket.conn.id, name, args }));
     socket.on('disconnect', (why) => log({ ev: 'nsp_close', nsp: socket.nsp.name, sid: socket.conn.id, why }));
   });
 }
