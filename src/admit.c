@@ -9,6 +9,7 @@
 #include "http.h"
 #include "jwks.h"
 #include "origin.h"
+#include "sioparse.h"
 #include "util.h"
 
 static int reject(struct admission *a, int status, const char *code,
@@ -71,28 +72,6 @@ static int wants_websocket(const struct http_request *req)
     return 0;
 }
 
-/* EIO=4 in the query. Earlier Engine.IO protocols (socket.io 2) join the
- * main namespace without any CONNECT packet from the client, and a
- * request without EIO counts as protocol 3 to engine.io: neither may go
- * on without a token. */
-static int engineio_v4(const struct http_request *req)
-{
-    const char *p = req->query, *end = req->query ? req->query + req->query_len : NULL;
-    int v4 = 0;
-
-    while (p && p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *pe = amp ? amp : end;
-        if (pe - p >= 4 && memcmp(p, "EIO=", 4) == 0) {
-            if (pe - p != 5 || p[4] != '4')
-                return 0;
-            v4 = 1;
-        }
-        p = amp ? amp + 1 : end;
-    }
-    return v4;
-}
-
 static int claims_hold(const struct route *r, const struct jwt_claims *c, const char **failed)
 {
     for (size_t i = 0; i < r->nrequire; i++) {
@@ -123,6 +102,15 @@ int admit_request(const struct config *cfg, const struct http_request *req,
         a->plain_http = 1;
     else if (check_upgrade(req, a))
         return a->status;
+    if (a->route->socketio) {
+        /* Every request of a socketio route is Engine.IO 4, its parameters
+         * read as engine.io reads them: earlier protocols join "/" without
+         * a CONNECT and read namespaces as URLs, and JSONP bodies are
+         * form-encoded (SPEC §10). */
+        struct sio_query q;
+        if (socketio_parse_query(req->query, req->query_len, &q, why, sizeof(why)) != 0)
+            return reject(a, 400, "bad_request", "bad_engineio", why);
+    }
 
     h = http_request_header(req, "Origin");
     if (h && (http_request_header_count(req, "Origin") != 1 ||
@@ -136,7 +124,7 @@ int admit_request(const struct config *cfg, const struct http_request *req,
         /* socket.io clients may send the token in their CONNECT packet
          * instead: the request goes on, and socketio.c lets nothing reach
          * a namespace before a CONNECT passes the same checks. */
-        if (a->route->socketio && engineio_v4(req)) {
+        if (a->route->socketio) {
             a->sio_pending = 1;
             return 0;
         }

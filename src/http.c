@@ -619,6 +619,12 @@ static int json_escape(struct evbuffer *b, const char *s)
 int http_write_reject(struct evbuffer *out, int status, const char *code,
                       const char *desc, const char *const *extra_headers)
 {
+    return http_write_error(out, status, code, desc, extra_headers, 1);
+}
+
+int http_write_error(struct evbuffer *out, int status, const char *code, const char *desc,
+                     const char *const *extra_headers, int close)
+{
     struct evbuffer *body = evbuffer_new();
     int rc = -1;
 
@@ -630,9 +636,10 @@ int http_write_reject(struct evbuffer *out, int status, const char *code,
         goto done;
     if (evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
                             "Content-Type: application/json\r\n"
-                            "Connection: close\r\n"
+                            "%s"
                             "Content-Length: %zu\r\n",
-                            status, http_reason(status), evbuffer_get_length(body)) < 0)
+                            status, http_reason(status), close ? "Connection: close\r\n" : "",
+                            evbuffer_get_length(body)) < 0)
         goto done;
     for (size_t i = 0; extra_headers && extra_headers[i]; i++) {
         /* A header line carrying CR or LF would split the response: drop

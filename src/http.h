@@ -84,6 +84,10 @@ size_t http_request_header_count(const struct http_request *req, const char *nam
  * body {"error":code,"error_description":desc} (JSON-escaped). */
 int http_write_reject(struct evbuffer *out, int status, const char *code,
                       const char *desc, const char *const *extra_headers);
+/* The same answer; close 0: without "Connection: close", for an answer
+ * after which the connection stays open (keep-alive). */
+int http_write_error(struct evbuffer *out, int status, const char *code, const char *desc,
+                     const char *const *extra_headers, int close);
 const char *http_reason(int status);
 
 /* Offset just past the CRLFCRLF ending a head in buf, or 0 if absent. */

@@ -11,14 +11,18 @@ const char *const metrics_reasons[] = {
     "too_many_connections", "too_many_connections_per_ip", "too_many_sessions_per_subject",
     "bad_gateway", "gateway_timeout", "upstream_declined", "upstream_closed",
     "upstream_timeout", "client_closed", "shutdown", "tls_handshake_failed",
-    "tls_handshake_timeout", "internal_error", "other",
+    "tls_handshake_timeout", "internal_error",
+    "bad_engineio", "too_many_sessions",
+    "other",
 };
 const int metrics_nreasons = (int)(sizeof(metrics_reasons) / sizeof(metrics_reasons[0]));
 
 const char *const metrics_causes[] = {
     "client_closed", "client_error", "upstream_closed", "upstream_error", "token_expired",
     "token_revoked", "idle_timeout", "message_too_big", "protocol_error",
-    "upstream_protocol_error", "shutdown", "other",
+    "upstream_protocol_error", "shutdown",
+    "connect_refused", "policy_violation",
+    "other",
 };
 const int metrics_ncauses = (int)(sizeof(metrics_causes) / sizeof(metrics_causes[0]));
 

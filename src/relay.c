@@ -190,7 +190,7 @@ void relay_pump(struct session *s, struct relay_dir *d)
             unsigned char h[WS_MAX_HEADER];
             struct ws_frame f;
             size_t n;
-            int r, code, sio_code = 0;
+            int r, code;
 
             maybe_inject(s, d);
             avail = evbuffer_get_length(in);
@@ -213,9 +213,9 @@ void relay_pump(struct session *s, struct relay_dir *d)
                 }
                 break;
             }
-            if (s->sio && d == &s->c2u && !d->injected && !d->t.in_message &&
-                f.opcode == WS_OP_TEXT) {
-                /* socketio route: CONNECT packets are checked first. */
+            if (s->sio && d == &s->c2u && !d->injected) {
+                /* socketio route: messages are looked at before they
+                 * pass (socketio.c runs the tracker through siohold.c). */
                 int sr = socketio_client_frame(s, &f, in);
                 if (sr == SIO_WAIT)
                     break;
@@ -224,11 +224,10 @@ void relay_pump(struct session *s, struct relay_dir *d)
                         return;
                     continue;
                 }
-                sio_code = sr;
+                code = sr == SIO_PASS ? 0 : sr;
+            } else {
+                code = ws_tracker_begin(&d->t, &f);
             }
-            code = ws_tracker_begin(&d->t, &f);
-            if (sio_code && !code)
-                code = sio_code;
             if (d->injected) {
                 /* After our close only the peer's close matters. */
                 d->discard = 1;
@@ -236,8 +235,11 @@ void relay_pump(struct session *s, struct relay_dir *d)
                     d->peer_closed = 1;
             } else if (code && d == &s->c2u) {
                 d->discard = 1;
-                close_begin(s, code, code == 1009 ? "message too big" : "protocol error",
-                            code == 1009 ? "message_too_big" : "protocol_error");
+                close_begin(s, code,
+                            code == 1009 ? "message too big" :
+                            code == 1008 ? "policy violation" : "protocol error",
+                            code == 1009 ? "message_too_big" :
+                            code == 1008 ? "policy_violation" : "protocol_error");
                 maybe_inject(s, d);
                 relay_pump(s, &s->u2c);
             } else {
@@ -284,6 +286,12 @@ void relay_pump(struct session *s, struct relay_dir *d)
 void relay_resume(struct session *s, struct relay_dir *d)
 {
     struct bufferevent *src = dir_source(s, d);
+
+    if (d == &s->u2c && s->sio && (s->state == S_RELAY || s->state == S_CLOSING)) {
+        socketio_client_drained(s);
+        if (s->state != S_RELAY && s->state != S_CLOSING)
+            return;
+    }
 
     if (!d->paused || !src)
         return;

@@ -4,18 +4,21 @@
  * request. Such requests were admitted without a token (admit.c:
  * sio_pending); here every CONNECT packet of every client on the route is
  * checked before the backend sees it, whatever carried the token:
- *   - websocket transport: the relay hands us each client text frame that
- *     starts no fragmented message; we unmask two payload bytes to see
- *     whether it is a CONNECT ("40"), and only a CONNECT frame (at most
- *     SIO_MAX_CONNECT bytes) is unmasked whole, checked, and forwarded
- *     re-masked with its auth object rewritten, or dropped and answered
- *     with a CONNECT_ERROR packet (44...) injected toward the client at a
- *     frame boundary;
+ *   - websocket transport: siohold.c holds each client text message until
+ *     its first two payload bytes are known, across fragments; one that
+ *     socket.io could read as a CONNECT is held whole (at most
+ *     SIO_MAX_CONNECT bytes), checked, and forwarded as one frame with its
+ *     auth object rewritten, or dropped and answered with a CONNECT_ERROR
+ *     packet (44...) injected toward the client at a frame boundary;
  *   - polling transport: a POST body (Content-Length, at most SIO_MAX_POST)
  *     is read whole before anything goes upstream, its CONNECT packets are
  *     checked and rewritten, and a refused one fails the whole POST with
  *     wsgate's own 401/403 (no channel back to the client exists on a POST:
  *     socket.io answers only in GET polls).
+ * Every decision is fresh: each CONNECT token is looked up in Redis, and
+ * nothing of an earlier lookup is kept. The third refusal on a connection
+ * ends it, so what a client that never reads can make us hold, and log,
+ * stays bounded.
  * The rewritten auth object loses "token" (strip_credentials) and every
  * key starting with "x-auth-", and gains the identity_header values under
  * their lower-cased header names, so the backend can read
@@ -32,38 +35,48 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "accesslog.h"
 #include "config.h"
+#include "connlimit.h"
 #include "http.h"
 #include "jwks.h"
 #include "jwt.h"
 #include "log.h"
+#include "metrics.h"
 #include "relay.h"
 #include "revoke.h"
 #include "session.h"
+#include "siohold.h"
+#include "sioparse.h"
 #include "util.h"
 #include "ws.h"
 
-#define SIO_MAX_LOOKUPS 8           /* distinct CONNECT tokens looked up in Redis per connection */
+#define SIO_MAX_REFUSALS 3          /* the third refused CONNECT ends the connection */
+#define SIO_MAX_SUBJECTS 4          /* polling: subjects one connection may hold slots for */
 
 #define slog(lvl, s, fmt, ...) \
     log_msg(lvl, "session %lu %s: " fmt, (s)->id, (s)->peer, ##__VA_ARGS__)
 
-struct rv_entry {
-    char *token;
-    int result;                     /* enum revoke_result */
-};
-
 struct sio_session {
     struct session *s;              /* for the revocation callback */
     struct evbuffer *inject;        /* CONNECT_ERROR frames due to the client */
+    struct sio_hold *hold;          /* websocket: the client message under inspection */
     struct revoke_check *check;     /* Redis lookup of a CONNECT token under way */
-    struct rv_entry rv[SIO_MAX_LOOKUPS];
-    size_t nrv;
+    int result;                     /* its answer, for the CONNECT that asked only */
+    int have_result;
+    int refusals;                   /* refused CONNECTs on this connection */
+    int read_paused;                /* client reading stopped: its output is full */
+    /* polling: max_sessions_per_subject slots taken by CONNECT tokens,
+     * held while the connection lives (the Engine.IO session is not
+     * bound to a connection we could follow) */
+    char *subs[SIO_MAX_SUBJECTS];
+    size_t nsubs;
 
     int post_reading;               /* S_SIO_BODY */
     uint64_t post_left;
     struct evbuffer *post_in;       /* the body as the client sent it */
     struct evbuffer *post_out;      /* checked and rewritten, for httpproxy */
+    size_t post_pos;                /* post_check: where the next packet starts */
     int post_ready;
 };
 
@@ -81,7 +94,8 @@ struct sio_session *socketio_session_new(void)
     x->inject = evbuffer_new();
     x->post_in = evbuffer_new();
     x->post_out = evbuffer_new();
-    if (!x->inject || !x->post_in || !x->post_out) {
+    x->hold = siohold_new();
+    if (!x->inject || !x->post_in || !x->post_out || !x->hold) {
         socketio_session_free(x);
         return NULL;
     }
@@ -109,8 +123,11 @@ void socketio_session_free(struct sio_session *x)
     if (!x)
         return;
     revoke_check_cancel(x->check);
-    for (size_t i = 0; i < x->nrv; i++)
-        free(x->rv[i].token);
+    for (size_t i = 0; i < x->nsubs; i++) {
+        countmap_release(limits_per_subject, x->subs[i]);
+        free(x->subs[i]);
+    }
+    siohold_free(x->hold);
     if (x->inject)
         evbuffer_free(x->inject);
     if (x->post_in)
@@ -120,45 +137,7 @@ void socketio_session_free(struct sio_session *x)
     free(x);
 }
 
-/* ---- the packet ------------------------------------------------------------ */
-
-int socketio_parse_connect(const char *p, size_t n, char *nsp, size_t nspcap,
-                           const char **data, size_t *datalen)
-{
-    size_t i = 2;
-
-    if (n < 2 || p[0] != '4' || p[1] != '0')
-        return -1;
-    *data = NULL;
-    *datalen = 0;
-    if (i < n && p[i] == '/') {
-        size_t start = i;
-        while (i < n && p[i] != ',')
-            i++;
-        if (i - start >= nspcap)
-            return -2;
-        for (size_t k = start; k < i; k++)
-            if ((unsigned char)p[k] <= 0x20 || (unsigned char)p[k] >= 0x7f)
-                return -2;
-        memcpy(nsp, p + start, i - start);
-        nsp[i - start] = '\0';
-        if (i < n)
-            i++;                    /* the comma */
-    } else {
-        if (nspcap < 2)
-            return -2;
-        strcpy(nsp, "/");
-    }
-    if (i == n)
-        return 0;
-    /* socket.io's decoder would take digits here as an ack id: a CONNECT
-     * has none, and we read nothing we could read differently. */
-    if (p[i] != '{')
-        return -2;
-    *data = p + i;
-    *datalen = n - i;
-    return 0;
-}
+/* ---- the check ------------------------------------------------------------ */
 
 static void refuse(struct verdict *v, int status, const char *code, const char *desc)
 {
@@ -246,33 +225,46 @@ static void on_lookup(void *arg, int result);
 static const struct session_ops post_ops;
 
 /* The Redis verdict on a CONNECT token: 1 known (in *result), 0 lookup
- * started or under way (the caller waits), -1 too many lookups. */
-static int lookup(struct session *s, const char *tok, const struct jwt_claims *c, int *result)
+ * started (the caller waits and checks the same packet again). The answer
+ * serves only the check that asked for it: it is taken here once and never
+ * kept, so a token revoked since, or Redis back since, is seen. */
+static int lookup(struct session *s, const struct jwt_claims *c, int *result)
 {
     struct sio_session *x = s->sio;
 
-    for (size_t i = 0; i < x->nrv; i++)
-        if (strcmp(x->rv[i].token, tok) == 0) {
-            if (x->rv[i].result < 0)
-                return 0;           /* this one is being looked up */
-            *result = x->rv[i].result;
-            return 1;
-        }
-    if (x->check)
-        return 0;                   /* one at a time; ours comes after */
-    if (x->nrv == SIO_MAX_LOOKUPS)
-        return -1;
-    x->rv[x->nrv].token = util_xstrdup(tok);
-    x->rv[x->nrv].result = -1;
-    x->nrv++;
+    if (x->have_result) {
+        x->have_result = 0;
+        *result = x->result;
+        return 1;
+    }
     x->s = s;
     x->check = revoke_check_start(s->env->rv, c, on_lookup, x);
     if (!x->check) {
-        x->rv[x->nrv - 1].result = REVOKE_UNAVAILABLE;
         *result = REVOKE_UNAVAILABLE;
         return 1;
     }
     return 0;
+}
+
+/* A max_sessions_per_subject slot for a subject first authenticated by a
+ * CONNECT token. websocket: the session's own slot (released with it);
+ * polling: one per subject held by this connection. 0 when full. */
+static int take_slot(struct session *s, const char *sub)
+{
+    struct sio_session *x = s->sio;
+    long max = s->cfg->max_sessions_per_subject;
+
+    if (max <= 0 || !sub)
+        return 1;
+    if (!s->adm.plain_http)
+        return countmap_take(limits_per_subject, sub, max);
+    for (size_t i = 0; i < x->nsubs; i++)
+        if (strcmp(x->subs[i], sub) == 0)
+            return 1;
+    if (x->nsubs == SIO_MAX_SUBJECTS || !countmap_take(limits_per_subject, sub, max))
+        return 0;
+    x->subs[x->nsubs++] = util_xstrdup(sub);
+    return 1;
 }
 
 /* Checks one CONNECT packet p/n. Returns 1 with the forwarded packet
@@ -341,13 +333,9 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
                 goto out;
             }
             if (s->cfg->redis && s->env->rv) {
-                int res = REVOKE_OK, lr = lookup(s, tok, &own, &res);
-                if (lr == 0) {
+                int res = REVOKE_OK;
+                if (!lookup(s, &own, &res)) {
                     rc = 0;
-                    goto out;
-                }
-                if (lr < 0) {
-                    refuse(v, 400, "bad_request", "too many CONNECT tokens");
                     goto out;
                 }
                 if (res == REVOKE_REVOKED) {
@@ -358,6 +346,8 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
                     refuse(v, 503, "service_unavailable", "revocation service unavailable");
                     goto out;
                 }
+                if (res == REVOKE_UNAVAILABLE)
+                    revoke_count_allowed(s->env->rv);
             }
             c = &own;
         }
@@ -374,6 +364,12 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
         refuse(v, 500, "internal_error", "cannot rewrite CONNECT packet");
         goto out;
     }
+    /* The last check: a slot taken is kept by the session. */
+    if (have_own && !s->adm.have_claims && !take_slot(s, own.sub)) {
+        free(js);
+        refuse(v, 429, "too_many_sessions", "too many sessions for this subject");
+        goto out;
+    }
     evbuffer_add(out, "40", 2);
     if (strcmp(nsp, "/") != 0)
         evbuffer_add_printf(out, "%s,", nsp);
@@ -386,6 +382,9 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
     }
     rc = 1;
 out:
+    /* A lookup answer serves the one check that asked for it. */
+    if (rc != 0)
+        s->sio->have_result = 0;
     json_decref(auth);
     if (have_own)
         jwt_claims_clear(&own);
@@ -402,16 +401,20 @@ static void log_refusal(struct session *s, const char *nsp, const struct verdict
 static void add_frame(struct evbuffer *out, const unsigned char *payload, size_t n,
                       const unsigned char *mask)
 {
-    unsigned char h[8];
+    unsigned char h[10];
     size_t hl = 0;
 
     h[hl++] = 0x81;                 /* FIN, text */
     if (n < 126) {
         h[hl++] = (unsigned char)((mask ? 0x80 : 0) | n);
-    } else {
+    } else if (n < 65536) {
         h[hl++] = (unsigned char)((mask ? 0x80 : 0) | 126);
         h[hl++] = (unsigned char)(n >> 8);
         h[hl++] = (unsigned char)n;
+    } else {
+        h[hl++] = (unsigned char)((mask ? 0x80 : 0) | 127);
+        for (int i = 7; i >= 0; i--)
+            h[hl++] = (unsigned char)((uint64_t)n >> (8 * i));
     }
     evbuffer_add(out, h, hl);
     if (!mask) {
@@ -442,6 +445,8 @@ static void connect_error(struct evbuffer *out, const char *nsp, const struct ve
     json_decref(o);
 }
 
+static int ws_decide(struct session *s);
+
 static void on_lookup(void *arg, int result)
 {
     struct sio_session *x = arg;
@@ -450,80 +455,82 @@ static void on_lookup(void *arg, int result)
     x->check = NULL;
     if (s->state == S_DEAD || s->state == S_FLUSH)
         return;
-    for (size_t i = 0; i < x->nrv; i++)
-        if (x->rv[i].result < 0)
-            x->rv[i].result = result;
-    if (x->post_reading)
+    x->result = result;
+    x->have_result = 1;
+    if (x->post_reading) {
         socketio_post_read(s);
-    else if (s->state == S_RELAY || s->state == S_CLOSING)
-        relay_pump(s, &s->c2u);
+    } else if (s->state == S_RELAY || s->state == S_CLOSING) {
+        if (ws_decide(s) && (s->state == S_RELAY || s->state == S_CLOSING))
+            relay_pump(s, &s->c2u);
+    }
 }
 
-int socketio_client_frame(struct session *s, const struct ws_frame *f, struct evbuffer *in)
+/* A refused CONNECT: counted, logged, answered once; the third ends the
+ * connection, so a client cannot make us answer (or log) without end.
+ * Returns 1 when the connection is being closed. */
+static int count_refusal(struct session *s, const char *nsp, const struct verdict *v)
 {
     struct sio_session *x = s->sio;
-    unsigned char first[WS_MAX_HEADER + 2];
-    const unsigned char *mask;
-    size_t need = f->header_len + 2;
 
-    if (!x || !f->masked || f->payload_len < 2)
-        return SIO_PASS;
-    if (evbuffer_get_length(in) < need)
-        return SIO_WAIT;
-    evbuffer_copyout(in, first, need);
-    mask = first + f->header_len - 4;
-    if ((first[f->header_len] ^ mask[0]) != '4' || (first[f->header_len + 1] ^ mask[1]) != '0')
-        return SIO_PASS;
-    /* A CONNECT. */
-    if (!f->fin)
-        return 1002;                /* split CONNECTs are not something we read */
-    if (f->payload_len > SIO_MAX_CONNECT)
-        return 1009;
-    if (evbuffer_get_length(in) < f->header_len + f->payload_len)
-        return SIO_WAIT;
+    x->refusals++;
+    if (x->refusals <= SIO_MAX_REFUSALS)
+        log_refusal(s, nsp, v);
+    return x->refusals >= SIO_MAX_REFUSALS;
+}
 
-    size_t n = (size_t)f->payload_len;
-    unsigned char *frame = util_xmalloc(f->header_len + n);
+/* The held message is complete: forward it rewritten as one frame, or
+ * answer a CONNECT_ERROR. Returns 0 while a Redis lookup is under way. */
+static int ws_decide(struct session *s)
+{
+    struct sio_session *x = s->sio;
     unsigned char key[4];
-    char nsp[256];
+    size_t n;
+    int kind, adopt = 0, rc;
+    const unsigned char *msg = siohold_message(x->hold, &n, &kind, key);
+    char nsp[256] = "/";
     struct verdict v;
     struct jwt_claims adopted;
-    struct evbuffer *fwd = evbuffer_new();
-    int adopt = 0, rc;
+    struct evbuffer *fwd;
 
-    evbuffer_copyout(in, frame, f->header_len + n);
-    memcpy(key, frame + f->header_len - 4, 4);
-    for (size_t i = 0; i < n; i++)
-        frame[f->header_len + i] ^= key[i & 3];
+    if (!msg)
+        return 1;
+    fwd = evbuffer_new();
     memset(&v, 0, sizeof(v));
-    rc = fwd ? check_connect(s, (const char *)frame + f->header_len, n, fwd, nsp, sizeof(nsp),
-                             &v, &adopted, &adopt) : -1;
-    if (!fwd)
+    if (!fwd) {
         refuse(&v, 500, "internal_error", "out of memory");
-    if (rc == 0) {
-        free(frame);
-        evbuffer_free(fwd);
-        return SIO_WAIT;
+        rc = -1;
+    } else if (kind != SIO_KIND_CONNECT) {
+        /* "4", "4 {...}", "4\u00a0/admin,..." : a CONNECT to socket.io */
+        refuse(&v, 400, "bad_request", "malformed CONNECT packet");
+        rc = -1;
+    } else {
+        rc = check_connect(s, (const char *)msg, n, fwd, nsp, sizeof(nsp), &v, &adopted, &adopt);
     }
-    evbuffer_drain(in, f->header_len + n);
-    free(frame);
+    if (rc == 0) {
+        evbuffer_free(fwd);
+        return 0;
+    }
+    siohold_done(x->hold);
     s->last_activity_ms = util_now_ms();
     if (rc == 1) {
         size_t len = evbuffer_get_length(fwd);
         unsigned char *pl = evbuffer_pullup(fwd, -1);
         add_frame(bufferevent_get_output(s->upstream), pl, len, key);
+        s->c2u.bytes += len;
         evbuffer_free(fwd);
         if (adopt) {
             s->adm.claims = adopted;
             s->adm.have_claims = 1;
+            if (s->cfg->max_sessions_per_subject > 0 && adopted.sub)
+                s->sub_counted = 1; /* take_slot took it; session_free gives it back */
             slog(LOG_INFO, s, "socket.io CONNECT authenticated sub %s",
                  adopted.sub ? adopted.sub : "-");
             session_track(s);
         }
-        return SIO_TAKEN;
+        return 1;
     }
-    evbuffer_free(fwd);
-    log_refusal(s, nsp, &v);
+    if (fwd)
+        evbuffer_free(fwd);
     {
         struct evbuffer *pkt = evbuffer_new();
         if (pkt) {
@@ -533,8 +540,60 @@ int socketio_client_frame(struct session *s, const struct ws_frame *f, struct ev
             evbuffer_free(pkt);
         }
     }
+    if (count_refusal(s, nsp, &v)) {
+        /* After its CONNECT_ERROR (injected first at the boundary). */
+        relay_close(s, 1008, "policy violation", "connect_refused");
+        return 1;
+    }
     relay_pump(s, &s->u2c);
-    return SIO_TAKEN;
+    return 1;
+}
+
+/* Our answers have left for the client (the CONNECT_ERRORs wait for a
+ * frame boundary of the backend's stream), and its output is below the
+ * relay's high mark. */
+static int drained(struct session *s)
+{
+    return evbuffer_get_length(s->sio->inject) == 0 &&
+           evbuffer_get_length(bufferevent_get_output(s->client)) < RELAY_HIGH_WATER;
+}
+
+int socketio_client_frame(struct session *s, const struct ws_frame *f, struct evbuffer *in)
+{
+    struct sio_session *x = s->sio;
+    int r;
+
+    /* A client that does not read what it is sent gets nothing more read:
+     * its refusals, like the backend's frames, wait in a bounded buffer. */
+    if (!drained(s)) {
+        x->read_paused = 1;
+        bufferevent_disable(s->client, EV_READ);
+        return SIO_WAIT;
+    }
+    r = siohold_frame(x->hold, &s->c2u.t, f, in, bufferevent_get_output(s->upstream));
+    switch (r) {
+    case SIOHOLD_PASS:
+        return SIO_PASS;
+    case SIOHOLD_TAKEN:
+        return SIO_TAKEN;
+    case SIOHOLD_WAIT:
+        return SIO_WAIT;
+    case SIOHOLD_READY:
+        return ws_decide(s) ? SIO_TAKEN : SIO_WAIT;
+    default:
+        return r;                   /* a close code */
+    }
+}
+
+void socketio_client_drained(struct session *s)
+{
+    struct sio_session *x = s->sio;
+
+    if (!x || !x->read_paused || !drained(s))
+        return;
+    x->read_paused = 0;
+    bufferevent_enable(s->client, EV_READ);
+    relay_pump(s, &s->c2u);
 }
 
 void socketio_inject(struct session *s, struct evbuffer *client_out)
@@ -551,37 +610,63 @@ int socketio_wants_post(const struct session *s)
            util_strieq(s->req.method, s->req.method_len, "POST");
 }
 
+/* The POST is refused. The first refusals are answered on the kept-alive
+ * connection (the body was read whole); the third is a 401 with
+ * Connection: close, and the connection ends. */
 static void post_refused(struct session *s, const char *nsp, const struct verdict *v)
 {
     char extra[320] = "";
     const char *extras[2] = { extra, NULL };
+    int last = count_refusal(s, nsp, v);
+    int status = last ? 401 : v->status;
+    const struct http_header *conn;
 
-    log_refusal(s, nsp, v);
     s->sio->post_reading = 0;
-    if (v->status == 401)
+    evtimer_del(s->timer);
+    if (status == 401)
         snprintf(extra, sizeof(extra),
                  "WWW-Authenticate: Bearer realm=\"wsgate\"%s%s%s%s",
                  strcmp(v->code, "missing_token") ? ", error=\"invalid_token\"" : "",
                  strcmp(v->code, "missing_token") ? ", error_description=\"" : "",
                  strcmp(v->code, "missing_token") ? v->desc : "",
                  strcmp(v->code, "missing_token") ? "\"" : "");
-    s->status = v->status;
+    s->status = status;
     s->end_cause = v->code;
+    metrics_reject(s->env->m, v->code);
+    conn = http_request_header(&s->req, "Connection");
+    if (last || s->req.version_minor == 0 ||
+        (conn && util_list_has_token(conn->value, conn->value_len, "close"))) {
+        if (s->upstream) {
+            bufferevent_free(s->upstream);
+            s->upstream = NULL;
+        }
+        http_write_reject(bufferevent_get_output(s->client), status, v->code, v->desc,
+                          extra[0] ? extras : NULL);
+        session_end(s, v->code);
+        return;
+    }
+    http_write_error(bufferevent_get_output(s->client), status, v->code, v->desc,
+                     extra[0] ? extras : NULL, 0);
+    socketio_request_done(s);
+    session_log_access(s);
+    session_next_request(s);
+}
+
+/* The body could not be read (chunked, too large, too slow): no CONNECT
+ * was refused, and the connection cannot go on. */
+static void post_fail(struct session *s, int status, const char *code, const char *desc)
+{
+    slog(LOG_INFO, s, "socket.io POST refused %d: %s", status, desc);
+    s->sio->post_reading = 0;
+    s->status = status;
+    s->end_cause = code;
+    metrics_reject(s->env->m, code);
     if (s->upstream) {
         bufferevent_free(s->upstream);
         s->upstream = NULL;
     }
-    http_write_reject(bufferevent_get_output(s->client), v->status, v->code, v->desc,
-                      extra[0] ? extras : NULL);
-    session_end(s, v->code);
-}
-
-static void post_fail(struct session *s, int status, const char *code, const char *desc)
-{
-    struct verdict v;
-
-    refuse(&v, status, code, desc);
-    post_refused(s, "/", &v);
+    http_write_reject(bufferevent_get_output(s->client), status, code, desc, NULL);
+    session_end(s, code);
 }
 
 void socketio_post_start(struct session *s)
@@ -603,6 +688,7 @@ void socketio_post_start(struct session *s)
     evbuffer_drain(x->post_in, evbuffer_get_length(x->post_in));
     evbuffer_drain(x->post_out, evbuffer_get_length(x->post_out));
     x->post_ready = 0;
+    x->post_pos = 0;
     x->post_left = len;
     x->post_reading = 1;
     session_enter(s, S_SIO_BODY, &post_ops);
@@ -612,45 +698,68 @@ void socketio_post_start(struct session *s)
     socketio_post_read(s);
 }
 
-/* Whole body here: every packet checked, CONNECTs rewritten. */
+/* Whole body here: every packet checked, CONNECTs rewritten, the way
+ * engine.io-parser splits a payload (at 0x1e) and socket.io types a packet.
+ * Resumable: a Redis lookup stops it at a packet, and the same packet is
+ * checked again when the answer is in. */
 static void post_check(struct session *s)
 {
     struct sio_session *x = s->sio;
     size_t len = evbuffer_get_length(x->post_in);
     const char *body = len ? (const char *)evbuffer_pullup(x->post_in, -1) : "";
-    size_t pos = 0;
+    size_t pos = x->post_pos;
 
-    evbuffer_drain(x->post_out, evbuffer_get_length(x->post_out));
-    while (pos <= len && len) {
+    while (pos < len) {
         const char *sep = memchr(body + pos, 0x1e, len - pos);
         size_t end = sep ? (size_t)(sep - body) : len;
         const char *p = body + pos;
         size_t n = end - pos;
+        int kind = socketio_packet_kind((const unsigned char *)p, n, 1);
 
-        if (pos)
-            evbuffer_add(x->post_out, "\x1e", 1);
-        if (n >= 2 && p[0] == '4' && p[1] == '0') {
-            char nsp[256];
+        if (kind != SIO_KIND_OTHER) {
+            char nsp[256] = "/";
             struct verdict v;
             struct jwt_claims adopted;
-            int adopt = 0;
-            int rc = check_connect(s, p, n, x->post_out, nsp, sizeof(nsp), &v, &adopted, &adopt);
-            if (rc == 0)
-                return;             /* on_lookup runs us again */
+            int adopt = 0, rc = -1;
+            struct evbuffer *one = evbuffer_new();
+
+            memset(&v, 0, sizeof(v));
+            if (!one)
+                refuse(&v, 500, "internal_error", "out of memory");
+            else if (kind != SIO_KIND_CONNECT)
+                refuse(&v, 400, "bad_request", "malformed CONNECT packet");
+            else
+                rc = check_connect(s, p, n, one, nsp, sizeof(nsp), &v, &adopted, &adopt);
+            if (rc == 0) {
+                evbuffer_free(one);
+                x->post_pos = pos;
+                return;             /* on_lookup runs us again, from this packet */
+            }
             if (rc < 0) {
+                if (one)
+                    evbuffer_free(one);
                 post_refused(s, nsp, &v);
                 return;
             }
+            if (pos)
+                evbuffer_add(x->post_out, "\x1e", 1);
+            evbuffer_add_buffer(x->post_out, one);
+            evbuffer_free(one);
             /* A poll is one request: the claims end with it. */
             if (adopt)
                 jwt_claims_clear(&adopted);
         } else {
+            if (pos)
+                evbuffer_add(x->post_out, "\x1e", 1);
             evbuffer_add(x->post_out, p, n);
         }
+        pos = end + 1;
         if (!sep)
             break;
-        pos = end + 1;
+        if (pos == len)
+            evbuffer_add(x->post_out, "\x1e", 1); /* a trailing separator, as sent */
     }
+    x->post_pos = 0;
     x->post_reading = 0;
     x->post_ready = 1;
     evtimer_del(s->timer);
@@ -692,14 +801,24 @@ void socketio_request_done(struct session *s)
         return;
     s->sio->post_ready = 0;
     s->sio->post_reading = 0;
+    s->sio->post_pos = 0;
     evbuffer_drain(s->sio->post_in, evbuffer_get_length(s->sio->post_in));
     evbuffer_drain(s->sio->post_out, evbuffer_get_length(s->sio->post_out));
 }
 
-static void post_up_event(struct session *s, short what)
+/* ---- the upgrade ---------------------------------------------------------- */
+
+void socketio_upstream_request(struct http_request *req)
 {
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        session_drop_upstream(s);
+    size_t o = 0;
+
+    /* permessage-deflate would hide client messages behind RSV1: the
+     * backend is offered nothing, and a 101 choosing an extension anyway
+     * is refused (upgrade.c). */
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (!util_strieq(req->headers[i].name, req->headers[i].name_len, "Sec-WebSocket-Extensions"))
+            req->headers[o++] = req->headers[i];
+    req->nheaders = o;
 }
 
 /* S_SIO_BODY: a polling POST body is read whole (handshake_timeout)
@@ -707,6 +826,6 @@ static void post_up_event(struct session *s, short what)
 static const struct session_ops post_ops = {
     .client_read = socketio_post_read,
     .up_read = session_drop_upstream,
-    .up_event = post_up_event,
+    .up_event = session_idle_up_event,
     .timeout = socketio_post_timer,
 };

@@ -9,10 +9,14 @@
 struct evbuffer;
 struct session;
 struct ws_frame;
+struct http_request;
 struct sio_session;
 
+#include "siohold.h"
+#include "sioparse.h"
+
 /* Largest CONNECT packet and polling POST body looked into. */
-#define SIO_MAX_CONNECT (16 * 1024)
+#define SIO_MAX_CONNECT SIO_HOLD_MAX_PAYLOAD
 #define SIO_MAX_POST (1024 * 1024)
 
 /* Results of socketio_client_frame; any other value is a close code. */
@@ -26,18 +30,18 @@ struct sio_session *socketio_session_new(void);
 int socketio_attach(struct session *s);
 void socketio_session_free(struct sio_session *x);
 
-/* Pure: splits a socket.io v5 CONNECT packet as an Engine.IO message
- * ("40", optional "/nsp,", optional JSON object). Returns 0 with the
- * namespace ("/" when absent, NUL-terminated in nsp) and the data (NULL
- * when absent), -1 when p is not a CONNECT packet, -2 when it is one we
- * refuse to read (bad namespace, ack id, non-object data). */
-int socketio_parse_connect(const char *p, size_t n, char *nsp, size_t nspcap,
-                           const char **data, size_t *datalen);
-
-/* WebSocket relay, client to backend, at the start of a text frame that
- * begins no fragmented message: peeks at two payload bytes and takes over
- * the frame when it is a CONNECT. */
+/* WebSocket relay, client to backend, at the start of every client frame
+ * (before the frame tracker, which siohold runs): SIO_PASS with the tracker
+ * begun, SIO_WAIT with it untouched, SIO_TAKEN when the frame was held or
+ * consumed, or a close code (the frame to be discarded). */
 int socketio_client_frame(struct session *s, const struct ws_frame *f, struct evbuffer *in);
+/* The client's output drained below the high mark: read it again if the
+ * CONNECT check stopped reading. */
+void socketio_client_drained(struct session *s);
+/* Before the upgrade goes upstream: wsgate negotiates no extension on
+ * socketio routes (it reads client messages), so the client's offer is
+ * removed from the request. */
+void socketio_upstream_request(struct http_request *req);
 /* WebSocket relay, backend to client, at a frame boundary: our own frames
  * (CONNECT_ERROR packets) go out here. */
 void socketio_inject(struct session *s, struct evbuffer *client_out);

@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "relay.h"
 #include "session.h"
+#include "socketio.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -55,6 +56,12 @@ static void upstream_head_received(struct session *s, char *head, size_t len)
         return;
     }
     evtimer_del(s->timer);
+    if (resp.status == 101 && s->sio && http_response_header(&resp, "Sec-WebSocket-Extensions")) {
+        /* None was offered (socketio_upstream_request). */
+        slog(LOG_WARNING, s, "upstream chose a WebSocket extension that was not offered");
+        session_reject(s, 502, "bad_gateway", "invalid response from upstream", NULL);
+        return;
+    }
     s->status = resp.status;
     if (resp.status == 101 && s->fwd.only_credential_protocols &&
         !http_response_header(&resp, "Sec-WebSocket-Protocol")) {
@@ -132,6 +139,8 @@ static void upgrade_connected(struct session *s)
 {
     struct evbuffer *out = bufferevent_get_output(s->upstream);
 
+    if (s->sio)
+        socketio_upstream_request(&s->req);
     if (forward_build_head(out, &s->req, s->cfg, s->adm.route,
                            s->adm.have_claims ? &s->adm.claims : NULL, &s->fwd) < 0) {
         session_reject(s, 500, "internal_error", "cannot build upstream request", NULL);

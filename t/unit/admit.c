@@ -226,10 +226,18 @@ int main(void)
     is_int(run_raw("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\n\r\n"), 0,
            "socketio: a tokenless Engine.IO 4 request is admitted");
     ok(adm.sio_pending && adm.plain_http && !adm.have_claims, "socketio: pending, plain, no claims");
-    is_int(run_raw("GET /socket.io/?EIO=3&transport=polling HTTP/1.1\r\nHost: a\r\n\r\n"), 401,
-           "socketio: a tokenless EIO=3 request is a 401");
-    is_int(run_raw("GET /socket.io/?transport=polling HTTP/1.1\r\nHost: a\r\n\r\n"), 401,
-           "socketio: a tokenless request without EIO is a 401");
+    is_int(run_raw("GET /socket.io/?EIO=3&transport=polling HTTP/1.1\r\nHost: a\r\n\r\n"), 400,
+           "socketio: an EIO=3 request is a 400");
+    is_str(adm.reason, "bad_engineio", "socketio: EIO=3 reason bad_engineio");
+    is_int(run_raw("GET /socket.io/?transport=polling HTTP/1.1\r\nHost: a\r\n\r\n"), 400,
+           "socketio: a request without EIO is a 400");
+    snprintf(hdr, sizeof(hdr), "GET /socket.io/?EIO=3&transport=polling HTTP/1.1\r\nHost: a\r\n"
+             "Authorization: Bearer %s\r\n\r\n", good);
+    is_int(run_raw(hdr), 400, "socketio: EIO=3 is a 400 with a valid HTTP token too");
+    is_int(run_raw("GET /socket.io/?EIO=4&%45IO=3&transport=polling HTTP/1.1\r\nHost: a\r\n\r\n"), 400,
+           "socketio: an encoded EIO name is a 400");
+    is_int(run_raw("GET /socket.io/?EIO=4&transport=polling&j=0 HTTP/1.1\r\nHost: a\r\n\r\n"), 400,
+           "socketio: JSONP (j) is a 400");
     is_int(run_raw("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\n"
                    "Authorization: Bearer x.y.z\r\n\r\n"), 401,
            "socketio: an invalid HTTP token is still a 401");
@@ -240,7 +248,7 @@ int main(void)
              good);
     is_int(run_raw(hdr), 0, "socketio: a valid HTTP token admitted");
     ok(!adm.sio_pending && adm.have_claims, "socketio: an HTTP token is not pending");
-    is_int(run_raw("GET /socket.io/?EIO=4 HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.test\r\n\r\n"), 403,
+    is_int(run_raw("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.test\r\n\r\n"), 403,
            "socketio: Origin still checked for tokenless requests");
 
     admission_clear(&adm);

@@ -1,9 +1,11 @@
 /* The socket.io CONNECT packet reader: what it takes apart, and what it
- * refuses to read rather than read differently from socket.io's decoder. */
+ * refuses to read rather than read differently from socket.io's decoder;
+ * the packet classifier; the Engine.IO query reader, against what
+ * URLSearchParams makes of the same bytes. */
 #include <stdio.h>
 #include <string.h>
 
-#include "socketio.h"
+#include "sioparse.h"
 #include "tap.h"
 
 static int parse(const char *p, char *nsp, char *data)
@@ -49,5 +51,52 @@ int main(void)
     char longp[200];
     snprintf(longp, sizeof(longp), "40/%0100d,{}", 0);
     is_int(parse(longp, nsp, data), -2, "namespace longer than the buffer refused");
+    is_int(parse("40/admin?x=1,{}", nsp, data), -2, "'?' in a namespace refused (protocol 3 read it as a URL)");
+    is_int(parse("40/admin#x,{}", nsp, data), -2, "'#' in a namespace refused");
+    is_int(parse("40/admin, {}", nsp, data), -2, "whitespace after the namespace (an ack id to socket.io) refused");
+    is_int(parse("40 {}", nsp, data), -2, "whitespace before the data refused");
+
+    const unsigned char *u = (const unsigned char *)"";
+    is_int(socketio_packet_kind(u, 0, 0), SIO_KIND_MORE, "kind: nothing yet");
+    is_int(socketio_packet_kind((const unsigned char *)"4", 1, 0), SIO_KIND_MORE, "kind: '4' alone, more to come");
+    is_int(socketio_packet_kind((const unsigned char *)"4", 1, 1), SIO_KIND_BAD, "kind: '4' alone is refused");
+    is_int(socketio_packet_kind((const unsigned char *)"40", 2, 0), SIO_KIND_CONNECT, "kind: 40 is a CONNECT");
+    is_int(socketio_packet_kind((const unsigned char *)"4 {}", 4, 1), SIO_KIND_BAD, "kind: '4 ' reads as CONNECT: refused");
+    is_int(socketio_packet_kind((const unsigned char *)"4\xc2\xa0", 3, 1), SIO_KIND_BAD, "kind: 4 NBSP refused");
+    is_int(socketio_packet_kind((const unsigned char *)"42[]", 4, 1), SIO_KIND_OTHER, "kind: EVENT passes");
+    is_int(socketio_packet_kind((const unsigned char *)"46", 2, 0), SIO_KIND_OTHER, "kind: BINARY_ACK passes");
+    is_int(socketio_packet_kind((const unsigned char *)"2probe", 6, 1), SIO_KIND_OTHER, "kind: ping passes");
+    is_int(socketio_packet_kind(u, 0, 1), SIO_KIND_OTHER, "kind: empty message passes");
+
+    struct sio_query q;
+    char err[128];
+#define QUERY(s) socketio_parse_query(s, strlen(s), &q, err, sizeof(err))
+    is_int(QUERY("EIO=4&transport=websocket"), 0, "query: EIO=4 websocket");
+    ok(q.transport_len == 9 && memcmp(q.transport, "websocket", 9) == 0, "query: transport read");
+    is_int(QUERY("transport=polling&EIO=4&sid=abc-_1"), 0, "query: with sid");
+    ok(q.sid_len == 6 && memcmp(q.sid, "abc-_1", 6) == 0, "query: sid read");
+    is_int(QUERY("EIO=3"), -1, "query: EIO=3 refused");
+    is_int(QUERY("transport=polling"), -1, "query: missing EIO refused");
+    is_int(QUERY("EIO=4&%45IO=3"), -1, "query: %45IO (EIO to engine.io) refused");
+    is_str(err, "encoded Engine.IO parameter EIO", "query: encoded name reason");
+    is_int(QUERY("EIO=4&E%49O=3"), -1, "query: E%49O refused");
+    is_int(QUERY("EIO=4&EIO=4"), -1, "query: EIO twice refused");
+    is_str(err, "duplicated Engine.IO parameter EIO", "query: duplicate reason");
+    is_int(QUERY("EIO=4&%74ransport=polling"), -1, "query: %74ransport refused");
+    is_int(QUERY("EIO=4&sid=a&sid=b"), -1, "query: sid twice refused");
+    is_int(QUERY("EIO=%34"), -1, "query: encoded EIO value refused");
+    is_int(QUERY("EIO=4+"), -1, "query: '+' in the EIO value (\"4 \" to engine.io) refused");
+    is_int(QUERY("EIO=4&j=0"), -1, "query: JSONP refused");
+    is_str(err, "JSONP polling is not supported", "query: JSONP reason");
+    is_int(QUERY("EIO=4&%6A=0"), -1, "query: encoded j refused");
+    is_int(QUERY("EIO=4&j"), -1, "query: j without a value refused");
+    is_int(QUERY("EIO=4&eio=3"), 0, "query: eio (another name to engine.io) is not EIO");
+    is_int(QUERY("EIO=4&%zzEIO=3"), 0, "query: a malformed escape keeps its bytes (%zzEIO is no EIO)");
+    is_int(QUERY("EIO=4&EIO%=3"), 0, "query: EIO% is no EIO");
+    is_int(QUERY("EIO"), -1, "query: EIO without a value refused");
+    is_int(QUERY("EIO=4&x=%41&y=a+b"), 0, "query: escapes elsewhere are none of our business");
+    is_int(QUERY("EIO=4&&&"), 0, "query: empty pairs are skipped");
+    is_int(QUERY("EIO=4&j#=0"), -1, "query: '#' (the end of the query to a URL parser) refused");
+    is_int(socketio_parse_query(NULL, 0, &q, err, sizeof(err)), -1, "query: no query at all refused");
     return tap_done();
 }
