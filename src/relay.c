@@ -17,7 +17,6 @@
 #include "config.h"
 #include "log.h"
 #include "session.h"
-#include "socketio.h"
 #include "util.h"
 #include "ws.h"
 #include "metrics.h"
@@ -116,8 +115,8 @@ static void maybe_inject(struct session *s, struct relay_dir *d)
     struct bufferevent *sink = dir_sink(s, d);
 
     /* socket.io CONNECT_ERROR answers wsgate owes the client. */
-    if (s->sio && d == &s->u2c && sink && !d->injected)
-        socketio_inject(s, bufferevent_get_output(sink));
+    if (s->layer && d == &s->u2c && sink && !d->injected)
+        s->layer->inject(s, bufferevent_get_output(sink));
     if (!d->inject_code || d->injected || !sink)
         return;
     ws_write_close(bufferevent_get_output(sink), d->inject_code, s->close_reason, d == &s->c2u);
@@ -213,18 +212,18 @@ void relay_pump(struct session *s, struct relay_dir *d)
                 }
                 break;
             }
-            if (s->sio && d == &s->c2u && !d->injected) {
-                /* socketio route: messages are looked at before they
-                 * pass (socketio.c runs the tracker through siohold.c). */
-                int sr = socketio_client_frame(s, &f, in);
-                if (sr == SIO_WAIT)
+            if (s->layer && d == &s->c2u && !d->injected) {
+                /* A layer (socket.io) looks at client messages before
+                 * they pass, and runs the tracker itself. */
+                int sr = s->layer->client_frame(s, &f, in);
+                if (sr == RELAY_WAIT)
                     break;
-                if (sr == SIO_TAKEN) {
+                if (sr == RELAY_TAKEN) {
                     if (s->state != S_RELAY && s->state != S_CLOSING)
                         return;
                     continue;
                 }
-                code = sr == SIO_PASS ? 0 : sr;
+                code = sr == RELAY_PASS ? 0 : sr;
             } else {
                 code = ws_tracker_begin(&d->t, &f);
             }
@@ -287,8 +286,8 @@ void relay_resume(struct session *s, struct relay_dir *d)
 {
     struct bufferevent *src = dir_source(s, d);
 
-    if (d == &s->u2c && s->sio && (s->state == S_RELAY || s->state == S_CLOSING)) {
-        socketio_client_drained(s);
+    if (d == &s->u2c && s->layer && (s->state == S_RELAY || s->state == S_CLOSING)) {
+        s->layer->client_drained(s);
         if (s->state != S_RELAY && s->state != S_CLOSING)
             return;
     }

@@ -3,9 +3,31 @@
 #ifndef WSGATE_RELAY_H
 #define WSGATE_RELAY_H
 
+struct evbuffer;
 struct session;
 struct session_ops;
 struct relay_dir;
+struct ws_frame;
+
+/* A layer that reads client messages inside the relay (socket.io on
+ * socketio routes): the relay calls it and knows nothing else of it. The
+ * layer installs itself in s->layer. */
+struct relay_layer {
+    /* At the start of each client frame (header parsed, its bytes at the
+     * head of in), before the frame tracker: RELAY_PASS with the tracker
+     * begun by the layer, RELAY_WAIT (nothing consumed), RELAY_TAKEN (the
+     * layer consumed or holds the frame), or a close code (>= 1000). */
+    int (*client_frame)(struct session *s, const struct ws_frame *f, struct evbuffer *in);
+    /* At a frame boundary of the backend-to-client stream: frames the
+     * layer owes the client go out here. */
+    void (*inject)(struct session *s, struct evbuffer *client_out);
+    /* The client's output drained below the low mark. */
+    void (*client_drained)(struct session *s);
+};
+
+#define RELAY_PASS 0
+#define RELAY_WAIT 1
+#define RELAY_TAKEN 2
 
 /* The handler of a declined upgrade (S_RESPONSE): relay_response until
  * the backend's answer is through. */

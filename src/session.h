@@ -20,6 +20,7 @@ struct evbuffer;
 struct revoke_check;
 struct http_exchange;
 struct sio_session;
+struct relay_layer;
 struct session;
 
 enum session_state {
@@ -134,6 +135,7 @@ struct session {
 
     struct http_exchange *hx;       /* plain HTTP: the request in flight, keep-alive state */
     struct sio_session *sio;        /* socketio route: CONNECT checks (socketio.c) */
+    const struct relay_layer *layer; /* reads client messages inside the relay, or NULL */
 
     int client_done, upstream_done; /* S_FLUSH: this side is fully closed */
     int lingering;                  /* S_FLUSH: all written, waiting for the peers' FIN */

@@ -108,6 +108,17 @@ static void free_layer(struct session *s)
     s->sio = NULL;
 }
 
+static int client_frame(struct session *s, const struct ws_frame *f, struct evbuffer *in);
+static void client_drained(struct session *s);
+static void inject(struct session *s, struct evbuffer *client_out);
+
+/* What the relay calls on a socketio route's WebSocket. */
+static const struct relay_layer layer = {
+    .client_frame = client_frame,
+    .inject = inject,
+    .client_drained = client_drained,
+};
+
 int socketio_attach(struct session *s)
 {
     if (s->sio)
@@ -115,6 +126,7 @@ int socketio_attach(struct session *s)
     if (!(s->sio = socketio_session_new()))
         return -1;
     session_on_free(s, free_layer);
+    s->layer = &layer;
     return 0;
 }
 
@@ -558,7 +570,7 @@ static int drained(struct session *s)
            evbuffer_get_length(bufferevent_get_output(s->client)) < RELAY_HIGH_WATER;
 }
 
-int socketio_client_frame(struct session *s, const struct ws_frame *f, struct evbuffer *in)
+static int client_frame(struct session *s, const struct ws_frame *f, struct evbuffer *in)
 {
     struct sio_session *x = s->sio;
     int r;
@@ -568,24 +580,24 @@ int socketio_client_frame(struct session *s, const struct ws_frame *f, struct ev
     if (!drained(s)) {
         x->read_paused = 1;
         bufferevent_disable(s->client, EV_READ);
-        return SIO_WAIT;
+        return RELAY_WAIT;
     }
     r = siohold_frame(x->hold, &s->c2u.t, f, in, bufferevent_get_output(s->upstream));
     switch (r) {
     case SIOHOLD_PASS:
-        return SIO_PASS;
+        return RELAY_PASS;
     case SIOHOLD_TAKEN:
-        return SIO_TAKEN;
+        return RELAY_TAKEN;
     case SIOHOLD_WAIT:
-        return SIO_WAIT;
+        return RELAY_WAIT;
     case SIOHOLD_READY:
-        return ws_decide(s) ? SIO_TAKEN : SIO_WAIT;
+        return ws_decide(s) ? RELAY_TAKEN : RELAY_WAIT;
     default:
         return r;                   /* a close code */
     }
 }
 
-void socketio_client_drained(struct session *s)
+static void client_drained(struct session *s)
 {
     struct sio_session *x = s->sio;
 
@@ -596,7 +608,7 @@ void socketio_client_drained(struct session *s)
     relay_pump(s, &s->c2u);
 }
 
-void socketio_inject(struct session *s, struct evbuffer *client_out)
+static void inject(struct session *s, struct evbuffer *client_out)
 {
     if (s->sio && evbuffer_get_length(s->sio->inject))
         evbuffer_add_buffer(client_out, s->sio->inject);

@@ -19,32 +19,18 @@ struct sio_session;
 #define SIO_MAX_CONNECT SIO_HOLD_MAX_PAYLOAD
 #define SIO_MAX_POST (1024 * 1024)
 
-/* Results of socketio_client_frame; any other value is a close code. */
-#define SIO_PASS 0                  /* not a CONNECT: relay it as usual */
-#define SIO_WAIT 1                  /* more bytes, or a revocation lookup, needed */
-#define SIO_TAKEN 2                 /* consumed: forwarded rewritten, or refused */
-
 struct sio_session *socketio_session_new(void);
 /* A socketio route's session gets its layer state (s->sio), freed with
- * the session. -1 when out of memory. */
+ * the session, and the layer the relay calls for client messages
+ * (s->layer: each client frame is held until socket.io's reading of the
+ * message is known, CONNECTs are checked whole). -1 when out of memory. */
 int socketio_attach(struct session *s);
 void socketio_session_free(struct sio_session *x);
 
-/* WebSocket relay, client to backend, at the start of every client frame
- * (before the frame tracker, which siohold runs): SIO_PASS with the tracker
- * begun, SIO_WAIT with it untouched, SIO_TAKEN when the frame was held or
- * consumed, or a close code (the frame to be discarded). */
-int socketio_client_frame(struct session *s, const struct ws_frame *f, struct evbuffer *in);
-/* The client's output drained below the high mark: read it again if the
- * CONNECT check stopped reading. */
-void socketio_client_drained(struct session *s);
 /* Before the upgrade goes upstream: wsgate negotiates no extension on
  * socketio routes (it reads client messages), so the client's offer is
  * removed from the request. */
 void socketio_upstream_request(struct http_request *req);
-/* WebSocket relay, backend to client, at a frame boundary: our own frames
- * (CONNECT_ERROR packets) go out here. */
-void socketio_inject(struct session *s, struct evbuffer *client_out);
 
 /* Polling: 1 when this admitted plain request is a POST whose body must be
  * read and checked before anything goes upstream. */
