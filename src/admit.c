@@ -13,7 +13,7 @@
 #include "util.h"
 
 static int reject(struct admission *a, int status, const char *code,
-                  const char *reason, const char *desc)
+                  enum outcome reason, const char *desc)
 {
     a->status = status;
     a->code = code;
@@ -31,28 +31,28 @@ static int check_upgrade(const struct http_request *req, struct admission *a)
 
     if (!util_strieq(req->method, req->method_len, "GET") || req->method_len != 3 ||
         memcmp(req->method, "GET", 3) != 0)
-        return reject(a, 400, "bad_request", "not_websocket", "websocket upgrade requires GET");
+        return reject(a, 400, "bad_request", OC_NOT_WEBSOCKET, "websocket upgrade requires GET");
     if (req->version_minor != 1)
-        return reject(a, 400, "bad_request", "not_websocket", "websocket upgrade requires HTTP/1.1");
+        return reject(a, 400, "bad_request", OC_NOT_WEBSOCKET, "websocket upgrade requires HTTP/1.1");
     h = http_request_header(req, "Upgrade");
     if (!h || !util_list_has_token(h->value, h->value_len, "websocket"))
-        return reject(a, 400, "bad_request", "not_websocket", "missing Upgrade: websocket");
+        return reject(a, 400, "bad_request", OC_NOT_WEBSOCKET, "missing Upgrade: websocket");
     h = http_request_header(req, "Connection");
     if (!h || !util_list_has_token(h->value, h->value_len, "upgrade"))
-        return reject(a, 400, "bad_request", "not_websocket", "missing Connection: upgrade");
+        return reject(a, 400, "bad_request", OC_NOT_WEBSOCKET, "missing Connection: upgrade");
     if (http_request_header(req, "Transfer-Encoding"))
-        return reject(a, 400, "bad_request", "body_on_upgrade", "upgrade request with a body");
+        return reject(a, 400, "bad_request", OC_BODY_ON_UPGRADE, "upgrade request with a body");
     h = http_request_header(req, "Content-Length");
     if (h && !(h->value_len == 1 && h->value[0] == '0'))
-        return reject(a, 400, "bad_request", "body_on_upgrade", "upgrade request with a body");
+        return reject(a, 400, "bad_request", OC_BODY_ON_UPGRADE, "upgrade request with a body");
     h = http_request_header(req, "Sec-WebSocket-Key");
     if (!h || http_request_header_count(req, "Sec-WebSocket-Key") != 1 ||
         util_b64_decode(h->value, h->value_len, key, sizeof(key)) != 16)
-        return reject(a, 400, "bad_request", "bad_websocket_key", "invalid Sec-WebSocket-Key");
+        return reject(a, 400, "bad_request", OC_BAD_WEBSOCKET_KEY, "invalid Sec-WebSocket-Key");
     h = http_request_header(req, "Sec-WebSocket-Version");
     if (!h || http_request_header_count(req, "Sec-WebSocket-Version") != 1 ||
         !(h->value_len == 2 && memcmp(h->value, "13", 2) == 0))
-        return reject(a, 426, "upgrade_required", "bad_websocket_version",
+        return reject(a, 426, "upgrade_required", OC_BAD_WEBSOCKET_VERSION,
                       "unsupported Sec-WebSocket-Version, use 13");
     return 0;
 }
@@ -94,10 +94,10 @@ int admit_request(const struct config *cfg, const struct http_request *req,
     /* Routing on a path as sent would let "/%61dmin" past "/admin"'s
      * checks (SPEC §3a): a caller that skipped normalising gets nothing. */
     if (!req->path_normalized)
-        return reject(a, 400, "bad_request", "bad_request", "request path not normalised");
+        return reject(a, 400, "bad_request", OC_BAD_REQUEST, "request path not normalised");
     a->route = config_route(cfg, req->path, req->path_len);
     if (!a->route)
-        return reject(a, 404, "not_found", "no_route", "no route for this path");
+        return reject(a, 404, "not_found", OC_NO_ROUTE, "no route for this path");
     if (a->route->plain_http && !wants_websocket(req))
         a->plain_http = 1;
     else if (check_upgrade(req, a))
@@ -109,13 +109,13 @@ int admit_request(const struct config *cfg, const struct http_request *req,
          * form-encoded (SPEC §10). */
         struct sio_query q;
         if (socketio_parse_query(req->query, req->query_len, &q, why, sizeof(why)) != 0)
-            return reject(a, 400, "bad_request", "bad_engineio", why);
+            return reject(a, 400, "bad_request", OC_BAD_ENGINEIO, why);
     }
 
     h = http_request_header(req, "Origin");
     if (h && (http_request_header_count(req, "Origin") != 1 ||
               !origin_allowed(a->route, h->value, h->value_len)))
-        return reject(a, 403, "origin_not_allowed", "origin_not_allowed", "origin not allowed");
+        return reject(a, 403, "origin_not_allowed", OC_ORIGIN_NOT_ALLOWED, "origin not allowed");
 
     if (!a->route->auth)
         return 0;
@@ -129,22 +129,22 @@ int admit_request(const struct config *cfg, const struct http_request *req,
             return 0;
         }
         snprintf(a->www_auth, sizeof(a->www_auth), "Bearer realm=\"wsgate\"");
-        return reject(a, 401, "missing_token", "missing_token", "no token");
+        return reject(a, 401, "missing_token", OC_MISSING_TOKEN, "no token");
     }
     int vr = jwks_verify(cfg, a->token.token, a->token.len, now, &a->claims, why, sizeof(why));
     if (vr == -2)
-        return reject(a, 503, "service_unavailable", "keys_unavailable", why);
+        return reject(a, 503, "service_unavailable", OC_KEYS_UNAVAILABLE, why);
     if (vr != 0) {
         snprintf(a->www_auth, sizeof(a->www_auth),
                  "Bearer realm=\"wsgate\", error=\"invalid_token\", error_description=\"%s\"", why);
-        return reject(a, 401, "invalid_token", "invalid_token", why);
+        return reject(a, 401, "invalid_token", OC_INVALID_TOKEN, why);
     }
     a->have_claims = 1;
     if (!claims_hold(a->route, &a->claims, &failed)) {
         snprintf(why, sizeof(why), "claim %s does not match", failed);
         snprintf(a->www_auth, sizeof(a->www_auth),
                  "Bearer realm=\"wsgate\", error=\"insufficient_scope\", error_description=\"%s\"", why);
-        return reject(a, 403, "insufficient_scope", "insufficient_scope", why);
+        return reject(a, 403, "insufficient_scope", OC_INSUFFICIENT_SCOPE, why);
     }
     return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include "jwt.h"
+#include "outcome.h"
 #include "token.h"
 
 struct config;
@@ -16,7 +17,7 @@ struct admission {
     const char *code;               /* JSON "error" */
     char desc[160];                 /* JSON "error_description", never token text */
     char www_auth[256];             /* WWW-Authenticate value, "" when none */
-    const char *reason;             /* short reason for logs and metrics */
+    enum outcome reason;            /* for logs and metrics */
     struct route *route;
     struct token_found token;
     struct jwt_claims claims;

@@ -70,9 +70,9 @@ static void free_exchange(struct session *s)
  * it holds a request we will not finish). After the head went out there
  * is nothing to say but to close. */
 static void fail(struct session *s, int status, const char *code, const char *desc,
-                 const char *cause)
+                 enum outcome cause)
 {
-    if (!s->end_cause || strcmp(s->end_cause, "proxied") == 0)
+    if (!s->end_cause || s->end_cause == OC_PROXIED)
         s->end_cause = cause;
     if (s->upstream) {
         bufferevent_free(s->upstream);
@@ -225,7 +225,7 @@ static void start(struct session *s, int reused)
                             s->adm.have_claims ? &s->adm.claims : NULL, &s->fwd);
     free(fw);
     if (rc < 0) {
-        fail(s, 500, "internal_error", "cannot build upstream request", "internal_error");
+        fail(s, 500, "internal_error", "cannot build upstream request", OC_INTERNAL_ERROR);
         return;
     }
     if (sio_body) {
@@ -281,7 +281,7 @@ static void pump_request(struct session *s)
                                        err, sizeof(err));
         if (r < 0) {
             slog(LOG_INFO, s, "rejected 400: request body: %s", err);
-            fail(s, 400, "bad_request", err, "bad_request");
+            fail(s, 400, "bad_request", err, OC_BAD_REQUEST);
             return;
         }
         if (r == 1)
@@ -313,9 +313,9 @@ static void exchange_done(struct session *s)
     if (!hx->req_done)
         hx->client_close = 1;
     if (!s->end_cause)
-        s->end_cause = "proxied";
+        s->end_cause = OC_PROXIED;
     if (hx->client_close) {
-        session_end(s, "proxied");
+        session_end(s, OC_PROXIED);
         return;
     }
     if (s->upstream && (!hx->up_keep || hx->up_eof)) {
@@ -361,12 +361,12 @@ static int response_head(struct session *s, char *head, size_t len)
 
     if (http_parse_response(head, len, &r, err, sizeof(err)) != 0) {
         slog(LOG_WARNING, s, "invalid response head from upstream: %s", err);
-        fail(s, 502, "bad_gateway", "invalid response from upstream", "upstream_bad_response");
+        fail(s, 502, "bad_gateway", "invalid response from upstream", OC_UPSTREAM_BAD_RESPONSE);
         return -1;
     }
     if (r.status == 101) {
         slog(LOG_WARNING, s, "upstream switched protocols on a plain request");
-        fail(s, 502, "bad_gateway", "invalid response from upstream", "upstream_bad_response");
+        fail(s, 502, "bad_gateway", "invalid response from upstream", OC_UPSTREAM_BAD_RESPONSE);
         return -1;
     }
     if (r.status < 200) {
@@ -413,7 +413,7 @@ static void read_response_head(struct session *s)
             return;
         if (r < 0) {
             slog(LOG_WARNING, s, "upstream response head too large");
-            fail(s, 502, "bad_gateway", "upstream response head too large", "upstream_bad_response");
+            fail(s, 502, "bad_gateway", "upstream response head too large", OC_UPSTREAM_BAD_RESPONSE);
             return;
         }
         head = util_xmalloc(len + 1);
@@ -455,7 +455,7 @@ static void pump_response(struct session *s)
                                        err, sizeof(err));
         if (r < 0) {
             slog(LOG_WARNING, s, "invalid response body from upstream: %s", err);
-            fail(s, 502, "bad_gateway", "invalid response from upstream", "upstream_bad_response");
+            fail(s, 502, "bad_gateway", "invalid response from upstream", OC_UPSTREAM_BAD_RESPONSE);
             return;
         }
         done = r == 1;
@@ -494,7 +494,7 @@ static void pump_response(struct session *s)
     }
     if (hx->up_eof && evbuffer_get_length(in) == 0) {
         slog(LOG_WARNING, s, "upstream closed in the middle of a response");
-        session_end(s, "upstream_closed");
+        session_end(s, OC_UPSTREAM_CLOSED);
         return;
     }
     if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
@@ -546,7 +546,7 @@ static void client_event(struct session *s, short what)
 {
     if (what & BEV_EVENT_ERROR)
         s->client_done = 1;
-    session_end(s, what & BEV_EVENT_ERROR ? "client_error" : "client_closed");
+    session_end(s, what & BEV_EVENT_ERROR ? OC_CLIENT_ERROR : OC_CLIENT_CLOSED);
 }
 
 static int up_closed(struct session *s, short what)
@@ -568,7 +568,7 @@ static int up_closed(struct session *s, short what)
         read_response_head(s);
         if (s->state == S_HTTP_UPSTREAM_HEAD) {
             slog(LOG_WARNING, s, "upstream closed before its response head");
-            fail(s, 502, "bad_gateway", "upstream closed the connection", "upstream_closed");
+            fail(s, 502, "bad_gateway", "upstream closed the connection", OC_UPSTREAM_CLOSED);
         }
         return 0;
     }
@@ -589,13 +589,13 @@ static void timeout(struct session *s)
     }
     if (!hx->final_head && !hx->req_done) {
         slog(LOG_INFO, s, "request body not received in time");
-        fail(s, 408, "request_timeout", "request body not received in time", "request_timeout");
+        fail(s, 408, "request_timeout", "request body not received in time", OC_REQUEST_TIMEOUT);
     } else if (!hx->final_head) {
         slog(LOG_WARNING, s, "upstream sent no response in time");
-        fail(s, 504, "gateway_timeout", "upstream did not answer in time", "upstream_timeout");
+        fail(s, 504, "gateway_timeout", "upstream did not answer in time", OC_UPSTREAM_TIMEOUT);
     } else {
         slog(LOG_WARNING, s, "response stalled for %lld ms", (long long)quiet);
-        session_end(s, "upstream_timeout");
+        session_end(s, OC_UPSTREAM_TIMEOUT);
     }
 }
 
@@ -617,11 +617,11 @@ static void up_event(struct session *s, short what)
 }
 
 /* Before the final response head: the client gets our own 401. */
-static void head_expired(struct session *s) { session_reject_token(s, "token expired", "token_expired"); }
-static void head_revoked(struct session *s) { session_reject_token(s, "token revoked", "token_revoked"); }
+static void head_expired(struct session *s) { session_reject_token(s, "token expired", OC_TOKEN_EXPIRED); }
+static void head_revoked(struct session *s) { session_reject_token(s, "token revoked", OC_TOKEN_REVOKED); }
 /* After it: the response is cut. */
-static void response_expired(struct session *s) { session_end(s, "token_expired"); }
-static void response_revoked(struct session *s) { session_end(s, "token_revoked"); }
+static void response_expired(struct session *s) { session_end(s, OC_TOKEN_EXPIRED); }
+static void response_revoked(struct session *s) { session_end(s, OC_TOKEN_REVOKED); }
 
 /* S_HTTP_UPSTREAM_HEAD: request head sent, body streaming; the timer is
  * upstream_read_timeout. */

@@ -43,7 +43,7 @@ static void reject_from_admission(struct session *s)
     else if (a->status == 426)
         snprintf(extra, sizeof(extra), "Sec-WebSocket-Version: 13");
     s->end_cause = a->reason;
-    session_reject(s, a->status, a->code, a->desc, extra);
+    session_reject(s, a->reason, a->status, a->code, a->desc, extra);
 }
 
 static void head_received(struct session *s)
@@ -61,22 +61,22 @@ static void head_received(struct session *s)
     }
     if (st) {
         slog(LOG_INFO, s, "rejected %d: %s", st, err);
-        s->end_cause = "bad_request";
-        session_reject(s, st, st == 431 ? "request_header_fields_too_large" : "bad_request",
+        s->end_cause = OC_BAD_REQUEST;
+        session_reject(s, st == 431 ? OC_REQUEST_HEADER_FIELDS_TOO_LARGE : OC_BAD_REQUEST, st, st == 431 ? "request_header_fields_too_large" : "bad_request",
                        err, NULL);
         return;
     }
     s->have_req = 1;
     if (admit_request(s->cfg, &s->req, util_wall_s(), &s->adm)) {
-        slog(LOG_INFO, s, "rejected %d %s: %s", s->adm.status, s->adm.reason, s->adm.desc);
+        slog(LOG_INFO, s, "rejected %d %s: %s", s->adm.status, outcome_name(s->adm.reason), s->adm.desc);
         reject_from_admission(s);
         return;
     }
     if (s->cfg->max_sessions_per_subject > 0 && s->adm.have_claims && s->adm.claims.sub) {
         if (!countmap_take(limits_per_subject, s->adm.claims.sub, s->cfg->max_sessions_per_subject)) {
             slog(LOG_INFO, s, "rejected 429: too many sessions for sub %s", s->adm.claims.sub);
-            s->end_cause = "too_many_sessions_per_subject";
-            session_reject(s, 429, "too_many_requests", "too many sessions for this subject", NULL);
+            s->end_cause = OC_TOO_MANY_SESSIONS_PER_SUBJECT;
+            session_reject(s, OC_OTHER, 429, "too_many_requests", "too many sessions for this subject", NULL);
             return;
         }
         s->sub_counted = 1;
@@ -100,8 +100,8 @@ static void on_check_done(void *arg, int result)
     s->check = NULL;
     if (result == REVOKE_REVOKED) {
         slog(LOG_INFO, s, "rejected 401: token revoked");
-        s->end_cause = "token_revoked";
-        session_reject(s, 401, "invalid_token", "token revoked",
+        s->end_cause = OC_TOKEN_REVOKED;
+        session_reject(s, OC_INVALID_TOKEN, 401, "invalid_token", "token revoked",
                        "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", "
                        "error_description=\"token revoked\"");
         return;
@@ -109,8 +109,8 @@ static void on_check_done(void *arg, int result)
     if (result == REVOKE_UNAVAILABLE) {
         if (!s->cfg->redis_failure_allow) {
             slog(LOG_INFO, s, "rejected 503: revocation store unavailable");
-            s->end_cause = "redis_unavailable";
-            session_reject(s, 503, "service_unavailable", "revocation service unavailable", NULL);
+            s->end_cause = OC_REDIS_UNAVAILABLE;
+            session_reject(s, OC_SERVICE_UNAVAILABLE, 503, "service_unavailable", "revocation service unavailable", NULL);
             return;
         }
         revoke_count_allowed(s->env->rv);
@@ -125,7 +125,7 @@ static void admitted(struct session *s)
 {
     session_track(s);
     if (s->adm.route->socketio && socketio_attach(s) < 0) {
-        session_reject(s, 500, "internal_error", "out of memory", NULL);
+        session_reject(s, OC_INTERNAL_ERROR, 500, "internal_error", "out of memory", NULL);
         return;
     }
     s->proceed = s->adm.plain_http ? httpproxy_proceed : upgrade_proceed;
@@ -145,7 +145,7 @@ static void read_head(struct session *s)
         return;
     if (r < 0) {
         slog(LOG_INFO, s, "rejected 431: request head over %zu bytes", s->cfg->max_header_size);
-        session_reject(s, 431, "request_header_fields_too_large", "request head too large", NULL);
+        session_reject(s, OC_REQUEST_HEADER_FIELDS_TOO_LARGE, 431, "request_header_fields_too_large", "request head too large", NULL);
         return;
     }
     s->head = util_xmalloc(s->head_len + 1);
@@ -161,14 +161,14 @@ static void head_timeout(struct session *s)
     if (s->tls && !s->tls_ready) {
         /* No TLS yet: nobody could read a 408. */
         slog(LOG_INFO, s, "TLS handshake not complete in time");
-        s->end_cause = "tls_handshake_timeout";
+        s->end_cause = OC_TLS_HANDSHAKE_TIMEOUT;
         metrics_reject(s->env->m, s->end_cause);
         session_abort(s);
         return;
     }
     slog(LOG_INFO, s, "rejected 408: request head not complete in time");
-    s->end_cause = "request_timeout";
-    session_reject(s, 408, "request_timeout", "request head not received in time", NULL);
+    s->end_cause = OC_REQUEST_TIMEOUT;
+    session_reject(s, OC_REQUEST_TIMEOUT, 408, "request_timeout", "request head not received in time", NULL);
 }
 
 
@@ -195,18 +195,18 @@ static void intake_client_event(struct session *s, short what)
 {
     if (s->state == S_HTTP_IDLE) {
         /* Earlier responses may still be on their way out. */
-        session_end(s, what & BEV_EVENT_ERROR ? "client_error" : "client_closed");
+        session_end(s, what & BEV_EVENT_ERROR ? OC_CLIENT_ERROR : OC_CLIENT_CLOSED);
         return;
     }
     if (!s->end_cause)
-        s->end_cause = "client_closed";
+        s->end_cause = OC_CLIENT_CLOSED;
     session_abort(s);
 }
 
 static void intake_timeout(struct session *s)
 {
     if (s->state == S_HTTP_IDLE)
-        session_end(s, "keepalive_timeout");
+        session_end(s, OC_KEEPALIVE_TIMEOUT);
     else
         head_timeout(s);
 }
@@ -216,10 +216,10 @@ static void intake_shutdown(struct session *s, int code, const char *reason)
     (void)code;
     (void)reason;
     if (s->state == S_HTTP_IDLE) {
-        session_end(s, "shutdown");
+        session_end(s, OC_SHUTDOWN);
         return;
     }
-    s->end_cause = "shutdown";
+    s->end_cause = OC_SHUTDOWN;
     session_abort(s);
 }
 

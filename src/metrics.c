@@ -1,57 +1,15 @@
-/* Per-worker counters and their label tables. */
+/* Per-worker counters; their labels are the outcomes (outcome.h). */
 #include "metrics.h"
 
 #include <string.h>
-
-const char *const metrics_reasons[] = {
-    "bad_request", "request_header_fields_too_large", "request_timeout", "no_route",
-    "not_websocket", "body_on_upgrade", "bad_websocket_key", "bad_websocket_version",
-    "origin_not_allowed", "missing_token", "invalid_token", "insufficient_scope",
-    "token_revoked", "token_expired", "redis_unavailable", "keys_unavailable",
-    "too_many_connections", "too_many_connections_per_ip", "too_many_sessions_per_subject",
-    "bad_gateway", "gateway_timeout", "upstream_declined", "upstream_closed",
-    "upstream_timeout", "client_closed", "shutdown", "tls_handshake_failed",
-    "tls_handshake_timeout", "internal_error",
-    "bad_engineio", "too_many_sessions",
-    "other",
-};
-const int metrics_nreasons = (int)(sizeof(metrics_reasons) / sizeof(metrics_reasons[0]));
-
-const char *const metrics_causes[] = {
-    "client_closed", "client_error", "upstream_closed", "upstream_error", "token_expired",
-    "token_revoked", "idle_timeout", "message_too_big", "protocol_error",
-    "upstream_protocol_error", "shutdown",
-    "connect_refused", "policy_violation",
-    "other",
-};
-const int metrics_ncauses = (int)(sizeof(metrics_causes) / sizeof(metrics_causes[0]));
 
 const double metrics_latency_bounds[METRICS_LATENCY_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 };
 
-static int find(const char *const *table, int n, const char *name)
+void metrics_reject(struct metrics *m, enum outcome reason)
 {
-    if (name)
-        for (int i = 0; i < n; i++)
-            if (strcmp(table[i], name) == 0)
-                return i;
-    return n - 1;   /* "other" is last in both tables */
-}
-
-int metrics_reason_index(const char *reason)
-{
-    return find(metrics_reasons, metrics_nreasons, reason);
-}
-
-int metrics_cause_index(const char *cause)
-{
-    return find(metrics_causes, metrics_ncauses, cause);
-}
-
-void metrics_reject(struct metrics *m, const char *reason)
-{
-    metrics_add(m->rejected[metrics_reason_index(reason)], 1);
+    metrics_add(m->rejected[outcome_labels(reason) & OC_REJECT ? reason : OC_OTHER], 1);
 }
 
 void metrics_accept(struct metrics *m, int64_t latency_us)
@@ -69,9 +27,9 @@ void metrics_accept(struct metrics *m, int64_t latency_us)
     metrics_add(m->latency_sum_us, (uint64_t)(latency_us > 0 ? latency_us : 0));
 }
 
-void metrics_close(struct metrics *m, const char *cause)
+void metrics_close(struct metrics *m, enum outcome cause)
 {
-    metrics_add(m->closes[metrics_cause_index(cause)], 1);
+    metrics_add(m->closes[outcome_labels(cause) & OC_CLOSE ? cause : OC_OTHER], 1);
 }
 
 void metrics_sum(struct metrics *out, struct metrics *const *each, int n)
@@ -80,9 +38,9 @@ void metrics_sum(struct metrics *out, struct metrics *const *each, int n)
     for (int w = 0; w < n; w++) {
         struct metrics *m = each[w];
         out->accepted += metrics_get(m->accepted);
-        for (int i = 0; i < METRICS_MAX_REASONS; i++)
+        for (int i = 0; i < OC_COUNT; i++)
             out->rejected[i] += metrics_get(m->rejected[i]);
-        for (int i = 0; i < METRICS_MAX_CAUSES; i++)
+        for (int i = 0; i < OC_COUNT; i++)
             out->closes[i] += metrics_get(m->closes[i]);
         out->bytes_c2u += metrics_get(m->bytes_c2u);
         out->bytes_u2c += metrics_get(m->bytes_u2c);

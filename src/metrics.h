@@ -6,23 +6,16 @@
 
 #include <stdint.h>
 
+#include "outcome.h"
+
 struct evbuffer;
 
-/* Why a handshake was rejected; the names are the label values. */
-extern const char *const metrics_reasons[];
-extern const int metrics_nreasons;
-/* Why a relayed session ended. */
-extern const char *const metrics_causes[];
-extern const int metrics_ncauses;
-
-#define METRICS_MAX_REASONS 40
-#define METRICS_MAX_CAUSES 24
 #define METRICS_LATENCY_BUCKETS 12
 
 struct metrics {
     uint64_t accepted;                          /* handshakes that got a 101 */
-    uint64_t rejected[METRICS_MAX_REASONS];     /* by metrics_reasons index */
-    uint64_t closes[METRICS_MAX_CAUSES];        /* by metrics_causes index */
+    uint64_t rejected[OC_COUNT];                /* by outcome with OC_REJECT, else OC_OTHER */
+    uint64_t closes[OC_COUNT];                  /* by outcome with OC_CLOSE, else OC_OTHER */
     uint64_t bytes_c2u, bytes_u2c;
     uint64_t latency[METRICS_LATENCY_BUCKETS];  /* cumulative later; raw counts here */
     uint64_t latency_count;
@@ -33,15 +26,13 @@ struct metrics {
 /* Upper bounds of the handshake latency buckets, in seconds. */
 extern const double metrics_latency_bounds[METRICS_LATENCY_BUCKETS];
 
-int metrics_reason_index(const char *reason);
-int metrics_cause_index(const char *cause);
 
 #define metrics_add(field, n) __atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
 #define metrics_get(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
-void metrics_reject(struct metrics *m, const char *reason);
+void metrics_reject(struct metrics *m, enum outcome reason);
 void metrics_accept(struct metrics *m, int64_t latency_us);
-void metrics_close(struct metrics *m, const char *cause);
+void metrics_close(struct metrics *m, enum outcome cause);
 
 /* Sums n per-worker structs into out. */
 void metrics_sum(struct metrics *out, struct metrics *const *each, int n);

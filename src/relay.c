@@ -84,11 +84,11 @@ static void closing_check(struct session *s)
 
 /* Marks both directions for a close; the pumps inject it. Returns 0 when
  * the session was relaying. */
-static int close_begin(struct session *s, int code, const char *reason, const char *cause)
+static int close_begin(struct session *s, int code, const char *reason, enum outcome cause)
 {
     if (s->state != S_RELAY)
         return -1;
-    log_msg(LOG_INFO, "session %lu %s: closing with %d (%s)", s->id, s->peer, code, cause);
+    log_msg(LOG_INFO, "session %lu %s: closing with %d (%s)", s->id, s->peer, code, outcome_name(cause));
     session_enter(s, S_CLOSING, &closing_ops);
     s->close_code = code;
     s->close_reason = reason;
@@ -100,7 +100,7 @@ static int close_begin(struct session *s, int code, const char *reason, const ch
     return 0;
 }
 
-void relay_close(struct session *s, int code, const char *reason, const char *cause)
+void relay_close(struct session *s, int code, const char *reason, enum outcome cause)
 {
     if (close_begin(s, code, reason, cause) < 0)
         return;
@@ -203,11 +203,11 @@ void relay_pump(struct session *s, struct relay_dir *d)
             if (r < 0) {
                 /* Length unknown: nothing after this can be framed. */
                 evbuffer_drain(in, avail);
-                if (d == &s->c2u && close_begin(s, 1002, "protocol error", "protocol_error") == 0) {
+                if (d == &s->c2u && close_begin(s, 1002, "protocol error", OC_PROTOCOL_ERROR) == 0) {
                     maybe_inject(s, d);
                     relay_pump(s, &s->u2c);
                 } else if (s->state == S_RELAY) {
-                    session_end(s, "upstream_protocol_error");
+                    session_end(s, OC_UPSTREAM_PROTOCOL_ERROR);
                     return;
                 }
                 break;
@@ -237,8 +237,8 @@ void relay_pump(struct session *s, struct relay_dir *d)
                 close_begin(s, code,
                             code == 1009 ? "message too big" :
                             code == 1008 ? "policy violation" : "protocol error",
-                            code == 1009 ? "message_too_big" :
-                            code == 1008 ? "policy_violation" : "protocol_error");
+                            code == 1009 ? OC_MESSAGE_TOO_BIG :
+                            code == 1008 ? OC_POLICY_VIOLATION : OC_PROTOCOL_ERROR);
                 maybe_inject(s, d);
                 relay_pump(s, &s->u2c);
             } else {
@@ -307,7 +307,7 @@ void relay_idle_check(struct session *s)
     if (idle <= 0)
         return;
     if (quiet >= idle)
-        relay_close(s, 1001, "idle timeout", "idle_timeout");
+        relay_close(s, 1001, "idle timeout", OC_IDLE_TIMEOUT);
     else
         session_arm(s, idle - quiet);
 }
@@ -350,15 +350,15 @@ static void client_event(struct session *s, short what)
      * EOF it may still read what is queued for it. */
     if (what & BEV_EVENT_ERROR)
         s->client_done = 1;
-    session_end(s, what & BEV_EVENT_ERROR ? "client_error" : "client_closed");
+    session_end(s, what & BEV_EVENT_ERROR ? OC_CLIENT_ERROR : OC_CLIENT_CLOSED);
 }
 
-static void expired(struct session *s) { relay_close(s, 4401, "token expired", "token_expired"); }
-static void revoked(struct session *s) { relay_close(s, 4403, "token revoked", "token_revoked"); }
+static void expired(struct session *s) { relay_close(s, 4401, "token expired", OC_TOKEN_EXPIRED); }
+static void revoked(struct session *s) { relay_close(s, 4403, "token revoked", OC_TOKEN_REVOKED); }
 
 static void shutdown_close(struct session *s, int code, const char *reason)
 {
-    relay_close(s, code, reason, "shutdown");
+    relay_close(s, code, reason, OC_SHUTDOWN);
 }
 
 /* S_RELAY: frames both ways; the timer is idle_timeout. */
@@ -395,8 +395,8 @@ static const struct session_ops closing_ops = {
 };
 
 /* S_RESPONSE: the backend declined the upgrade; its answer goes through. */
-static void response_timeout(struct session *s) { session_end(s, "upstream_timeout"); }
-static void response_revoked(struct session *s) { session_end(s, "token_revoked"); }
+static void response_timeout(struct session *s) { session_end(s, OC_UPSTREAM_TIMEOUT); }
+static void response_revoked(struct session *s) { session_end(s, OC_TOKEN_REVOKED); }
 
 const struct session_ops relay_response_ops = {
     .client_write = relay_response,

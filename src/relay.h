@@ -3,6 +3,8 @@
 #ifndef WSGATE_RELAY_H
 #define WSGATE_RELAY_H
 
+#include "outcome.h"
+
 struct evbuffer;
 struct session;
 struct session_ops;
@@ -45,7 +47,7 @@ void relay_pump(struct session *s, struct relay_dir *d);
 void relay_resume(struct session *s, struct relay_dir *d);
 /* Gateway-initiated close: close frames to both sides at frame
  * boundaries, then wait for the replies (bounded). */
-void relay_close(struct session *s, int code, const char *reason, const char *cause);
+void relay_close(struct session *s, int code, const char *reason, enum outcome cause);
 /* Idle timer fired: close with 1001 if nothing moved for idle_timeout. */
 void relay_idle_check(struct session *s);
 /* Backend declined the upgrade: pass its response through, then close. */

@@ -135,14 +135,14 @@ static struct session *session_create(struct session_env *env, struct config *cf
     session_arm(s, cfg->handshake_timeout_ms);
     /* Limits answer at once; the request, if any, is read and dropped. */
     if (__atomic_load_n(&connlimit_open, __ATOMIC_RELAXED) > cfg->max_connections) {
-        s->end_cause = "too_many_connections";
-        session_reject(s, 503, "service_unavailable", "too many connections", NULL);
+        s->end_cause = OC_TOO_MANY_CONNECTIONS;
+        session_reject(s, OC_SERVICE_UNAVAILABLE, 503, "service_unavailable", "too many connections", NULL);
     } else if (cfg->max_connections_per_ip > 0) {
         if (countmap_take(limits_per_ip, s->peer_ip, cfg->max_connections_per_ip)) {
             s->ip_counted = 1;
         } else {
-            s->end_cause = "too_many_connections_per_ip";
-            session_reject(s, 429, "too_many_requests", "too many connections from this address",
+            s->end_cause = OC_TOO_MANY_CONNECTIONS_PER_IP;
+            session_reject(s, OC_OTHER, 429, "too_many_requests", "too many connections from this address",
                            NULL);
         }
     }
@@ -229,7 +229,7 @@ void session_log_access(const struct session *s)
         .req = s->have_req ? &s->req : NULL,
         .route = s->adm.route ? s->adm.route->prefix : NULL,
         .status = s->status,
-        .reason = s->end_cause,
+        .reason = outcome_name(s->end_cause),
         .sub = s->adm.have_claims ? s->adm.claims.sub : NULL,
         .jti = s->adm.have_claims ? s->adm.claims.jti : NULL,
         .duration_ms = util_now_ms() - s->started_ms,
@@ -244,14 +244,14 @@ void session_log_access(const struct session *s)
 void session_abort(struct session *s)
 {
     if (!s->end_cause)
-        s->end_cause = "shutdown";
+        s->end_cause = OC_SHUTDOWN;
     session_kill(s);
 }
 
 /* A rejection: the answer, then close. No upstream exists at this point,
  * except for a failed upstream head, which is dropped first. */
-void session_reject(struct session *s, int status, const char *code, const char *desc,
-                    const char *extra)
+void session_reject(struct session *s, enum outcome why, int status, const char *code,
+                    const char *desc, const char *extra)
 {
     const char *extras[2] = { extra, NULL };
 
@@ -261,7 +261,7 @@ void session_reject(struct session *s, int status, const char *code, const char 
     }
     s->status = status;
     if (!s->end_cause)
-        s->end_cause = code;
+        s->end_cause = why;
     metrics_reject(s->env->m, s->end_cause);
     http_write_reject(bufferevent_get_output(s->client), status, code, desc,
                       extra && *extra ? extras : NULL);
@@ -375,7 +375,7 @@ static void session_finish(struct session *s)
     finish_check(s);
 }
 
-void session_end(struct session *s, const char *cause)
+void session_end(struct session *s, enum outcome cause)
 {
     if (!s->end_cause)
         s->end_cause = cause;
@@ -400,7 +400,7 @@ void session_next_request(struct session *s)
     s->head_len = s->head_scanned = 0;
     s->have_req = 0;
     s->status = 0;
-    s->end_cause = NULL;
+    s->end_cause = OC_NONE;
     s->c2u.bytes = s->u2c.bytes = 0;
     s->started_ms = util_now_ms();
     session_enter(s, S_HTTP_IDLE, s->intake);
@@ -428,7 +428,7 @@ void session_enter(struct session *s, enum session_state st, const struct sessio
     s->ops = ops;
 }
 
-void session_reject_token(struct session *s, const char *desc, const char *cause)
+void session_reject_token(struct session *s, const char *desc, enum outcome cause)
 {
     char extra[200];
 
@@ -436,17 +436,17 @@ void session_reject_token(struct session *s, const char *desc, const char *cause
              "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", "
              "error_description=\"%s\"", desc);
     s->end_cause = cause;
-    session_reject(s, 401, "invalid_token", desc, extra);
+    session_reject(s, OC_INVALID_TOKEN, 401, "invalid_token", desc, extra);
 }
 
 void session_expired_reject(struct session *s)
 {
-    session_reject_token(s, "token expired", "token_expired");
+    session_reject_token(s, "token expired", OC_TOKEN_EXPIRED);
 }
 
 void session_revoked_reject(struct session *s)
 {
-    session_reject_token(s, "token revoked", "token_revoked");
+    session_reject_token(s, "token revoked", OC_TOKEN_REVOKED);
 }
 
 void session_attach_upstream(struct session *s, struct bufferevent *bev)
@@ -607,8 +607,8 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
             tls_error_text(bev, what, why, sizeof(why));
             slog(LOG_INFO, s, "TLS handshake failed: %s", why);
             if (!s->end_cause)
-                s->end_cause = "tls_handshake_failed";
-            metrics_reject(s->env->m, "tls_handshake_failed");
+                s->end_cause = OC_TLS_HANDSHAKE_FAILED;
+            metrics_reject(s->env->m, OC_TLS_HANDSHAKE_FAILED);
             session_kill(s);
             return;
         }
@@ -620,7 +620,7 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (!s->end_cause)
-        s->end_cause = "client_closed";
+        s->end_cause = OC_CLIENT_CLOSED;
     session_kill(s);
 }
 
@@ -637,7 +637,7 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
         return;
     if (what & BEV_EVENT_ERROR)
         s->upstream_done = 1;
-    session_end(s, what & BEV_EVENT_ERROR ? "upstream_error" : "upstream_closed");
+    session_end(s, what & BEV_EVENT_ERROR ? OC_UPSTREAM_ERROR : OC_UPSTREAM_CLOSED);
 }
 
 static void on_expiry(evutil_socket_t fd, short what, void *arg)
@@ -665,7 +665,7 @@ void session_shutdown(struct session *s, int code, const char *reason)
         s->ops->shutdown(s, code, reason);
         return;
     }
-    s->end_cause = "shutdown";
+    s->end_cause = OC_SHUTDOWN;
     session_kill(s);
 }
 

@@ -9,6 +9,7 @@
 #include "admit.h"
 #include "forward.h"
 #include "http.h"
+#include "outcome.h"
 #include "revoke.h"
 #include "ws.h"
 
@@ -120,7 +121,7 @@ struct session {
     struct relay_dir c2u, u2c;
     const char *close_reason;       /* text of the close we injected */
     int close_code;                 /* code of the close we injected, or seen relayed */
-    const char *end_cause;          /* why the session ended, for the access log */
+    enum outcome end_cause;         /* why it ended (the first cause given wins) */
     int status;                     /* HTTP status the client got */
 
     struct revoke_check *check;     /* S_CHECK: the Redis lookup under way */
@@ -165,11 +166,11 @@ void session_arm(struct session *s, int64_t ms);
 /* The one reply writer for wsgate's own answers: drops an upstream that
  * exists, writes the rejection (extra: one header line or NULL), counts
  * it, then flushes and closes. */
-void session_reject(struct session *s, int status, const char *code, const char *desc,
-                    const char *extra);
+void session_reject(struct session *s, enum outcome why, int status, const char *code,
+                    const char *desc, const char *extra);
 /* 401 invalid_token with the reason (a token that expired or was revoked
  * before the backend answered). */
-void session_reject_token(struct session *s, const char *desc, const char *cause);
+void session_reject_token(struct session *s, const char *desc, enum outcome cause);
 /* ops entries for handlers that wait before any backend answered: 401
  * for a token that expired or was revoked meanwhile. */
 void session_expired_reject(struct session *s);
@@ -186,7 +187,7 @@ void session_attach_upstream(struct session *s, struct bufferevent *bev);
  * keeps across handlers: the HTTP exchange, the socket.io layer). */
 void session_on_free(struct session *s, void (*cleanup)(struct session *s));
 /* Stops relaying, lets queued bytes leave, then closes both sides. */
-void session_end(struct session *s, const char *cause);
+void session_end(struct session *s, enum outcome cause);
 /* One JSON object describing a live session (for /sessions). */
 void session_describe_json(const struct session *s, struct evbuffer *b);
 /* Index the session's claims for revocation and arm its expiry (done at

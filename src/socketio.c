@@ -82,6 +82,7 @@ struct sio_session {
 
 /* The verdict on one CONNECT. */
 struct verdict {
+    enum outcome why;               /* for the access log and metrics */
     int status;                     /* HTTP status for a polling refusal */
     const char *code;               /* "invalid_token", "insufficient_scope", ... */
     char desc[160];
@@ -151,8 +152,10 @@ void socketio_session_free(struct sio_session *x)
 
 /* ---- the check ------------------------------------------------------------ */
 
-static void refuse(struct verdict *v, int status, const char *code, const char *desc)
+static void refuse(struct verdict *v, enum outcome why, int status, const char *code,
+                   const char *desc)
 {
+    v->why = why;
     v->status = status;
     v->code = code;
     snprintf(v->desc, sizeof(v->desc), "%s", desc);
@@ -300,14 +303,14 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
     *adopt = 0;
     if (socketio_parse_connect(p, n, nsp, nspcap, &data, &dlen) != 0) {
         snprintf(nsp, nspcap, "/");
-        refuse(v, 400, "bad_request", "malformed CONNECT packet");
+        refuse(v, OC_BAD_REQUEST, 400, "bad_request", "malformed CONNECT packet");
         return -1;
     }
     if (data) {
         json_error_t jerr;
         auth = json_loadb(data, dlen, JSON_REJECT_DUPLICATES, &jerr);
         if (!auth || !json_is_object(auth)) {
-            refuse(v, 400, "bad_request", "malformed CONNECT packet");
+            refuse(v, OC_BAD_REQUEST, 400, "bad_request", "malformed CONNECT packet");
             goto out;
         }
     } else {
@@ -325,23 +328,23 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
             if (s->adm.have_claims) {
                 c = &s->adm.claims; /* adopted from an earlier CONNECT */
             } else {
-                refuse(v, 401, "missing_token", "no token");
+                refuse(v, OC_MISSING_TOKEN, 401, "missing_token", "no token");
                 goto out;
             }
         } else {
             int vr = jwks_verify(s->cfg, tok, strlen(tok), util_wall_s(), &own, why, sizeof(why));
             if (vr == -2) {
-                refuse(v, 503, "service_unavailable", why);
+                refuse(v, OC_SERVICE_UNAVAILABLE, 503, "service_unavailable", why);
                 goto out;
             }
             if (vr != 0) {
-                refuse(v, 401, "invalid_token", why);
+                refuse(v, OC_INVALID_TOKEN, 401, "invalid_token", why);
                 goto out;
             }
             have_own = 1;
             if (s->adm.have_claims && (!s->adm.claims.sub || !own.sub ||
                                        strcmp(s->adm.claims.sub, own.sub) != 0)) {
-                refuse(v, 403, "insufficient_scope", "token for another subject");
+                refuse(v, OC_INSUFFICIENT_SCOPE, 403, "insufficient_scope", "token for another subject");
                 goto out;
             }
             if (s->cfg->redis && s->env->rv) {
@@ -351,11 +354,11 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
                     goto out;
                 }
                 if (res == REVOKE_REVOKED) {
-                    refuse(v, 401, "invalid_token", "token revoked");
+                    refuse(v, OC_INVALID_TOKEN, 401, "invalid_token", "token revoked");
                     goto out;
                 }
                 if (res == REVOKE_UNAVAILABLE && !s->cfg->redis_failure_allow) {
-                    refuse(v, 503, "service_unavailable", "revocation service unavailable");
+                    refuse(v, OC_SERVICE_UNAVAILABLE, 503, "service_unavailable", "revocation service unavailable");
                     goto out;
                 }
                 if (res == REVOKE_UNAVAILABLE)
@@ -365,7 +368,7 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
         }
     }
     if (c && !claims_hold(r, nsp, c, why, sizeof(why))) {
-        refuse(v, 403, "insufficient_scope", why);
+        refuse(v, OC_INSUFFICIENT_SCOPE, 403, "insufficient_scope", why);
         goto out;
     }
 
@@ -373,13 +376,13 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
     char *js = json_dumps(fw, JSON_COMPACT);
     json_decref(fw);
     if (!js) {
-        refuse(v, 500, "internal_error", "cannot rewrite CONNECT packet");
+        refuse(v, OC_INTERNAL_ERROR, 500, "internal_error", "cannot rewrite CONNECT packet");
         goto out;
     }
     /* The last check: a slot taken is kept by the session. */
     if (have_own && !s->adm.have_claims && !take_slot(s, own.sub)) {
         free(js);
-        refuse(v, 429, "too_many_sessions", "too many sessions for this subject");
+        refuse(v, OC_TOO_MANY_SESSIONS, 429, "too_many_sessions", "too many sessions for this subject");
         goto out;
     }
     evbuffer_add(out, "40", 2);
@@ -509,11 +512,11 @@ static int ws_decide(struct session *s)
     fwd = evbuffer_new();
     memset(&v, 0, sizeof(v));
     if (!fwd) {
-        refuse(&v, 500, "internal_error", "out of memory");
+        refuse(&v, OC_INTERNAL_ERROR, 500, "internal_error", "out of memory");
         rc = -1;
     } else if (kind != SIO_KIND_CONNECT) {
         /* "4", "4 {...}", "4\u00a0/admin,..." : a CONNECT to socket.io */
-        refuse(&v, 400, "bad_request", "malformed CONNECT packet");
+        refuse(&v, OC_BAD_REQUEST, 400, "bad_request", "malformed CONNECT packet");
         rc = -1;
     } else {
         rc = check_connect(s, (const char *)msg, n, fwd, nsp, sizeof(nsp), &v, &adopted, &adopt);
@@ -554,7 +557,7 @@ static int ws_decide(struct session *s)
     }
     if (count_refusal(s, nsp, &v)) {
         /* After its CONNECT_ERROR (injected first at the boundary). */
-        relay_close(s, 1008, "policy violation", "connect_refused");
+        relay_close(s, 1008, "policy violation", OC_CONNECT_REFUSED);
         return 1;
     }
     relay_pump(s, &s->u2c);
@@ -643,8 +646,8 @@ static void post_refused(struct session *s, const char *nsp, const struct verdic
                  strcmp(v->code, "missing_token") ? v->desc : "",
                  strcmp(v->code, "missing_token") ? "\"" : "");
     s->status = status;
-    s->end_cause = v->code;
-    metrics_reject(s->env->m, v->code);
+    s->end_cause = v->why;
+    metrics_reject(s->env->m, v->why);
     conn = http_request_header(&s->req, "Connection");
     if (last || s->req.version_minor == 0 ||
         (conn && util_list_has_token(conn->value, conn->value_len, "close"))) {
@@ -654,7 +657,7 @@ static void post_refused(struct session *s, const char *nsp, const struct verdic
         }
         http_write_reject(bufferevent_get_output(s->client), status, v->code, v->desc,
                           extra[0] ? extras : NULL);
-        session_end(s, v->code);
+        session_end(s, v->why);
         return;
     }
     http_write_error(bufferevent_get_output(s->client), status, v->code, v->desc,
@@ -666,19 +669,20 @@ static void post_refused(struct session *s, const char *nsp, const struct verdic
 
 /* The body could not be read (chunked, too large, too slow): no CONNECT
  * was refused, and the connection cannot go on. */
-static void post_fail(struct session *s, int status, const char *code, const char *desc)
+static void post_fail(struct session *s, enum outcome why, int status, const char *code,
+                      const char *desc)
 {
     slog(LOG_INFO, s, "socket.io POST refused %d: %s", status, desc);
     s->sio->post_reading = 0;
     s->status = status;
-    s->end_cause = code;
-    metrics_reject(s->env->m, code);
+    s->end_cause = why;
+    metrics_reject(s->env->m, why);
     if (s->upstream) {
         bufferevent_free(s->upstream);
         s->upstream = NULL;
     }
     http_write_reject(bufferevent_get_output(s->client), status, code, desc, NULL);
-    session_end(s, code);
+    session_end(s, why);
 }
 
 void socketio_post_start(struct session *s)
@@ -688,13 +692,13 @@ void socketio_post_start(struct session *s)
     uint64_t len = 0;
 
     if (http_request_header(&s->req, "Transfer-Encoding")) {
-        post_fail(s, 400, "bad_request", "chunked bodies are not read on socketio routes");
+        post_fail(s, OC_BAD_REQUEST, 400, "bad_request", "chunked bodies are not read on socketio routes");
         return;
     }
     for (size_t i = 0; cl && i < cl->value_len; i++)
         len = len * 10 + (uint64_t)(cl->value[i] - '0');
     if (len > SIO_MAX_POST) {
-        post_fail(s, 413, "content_too_large", "socket.io payload too large");
+        post_fail(s, OC_CONTENT_TOO_LARGE, 413, "content_too_large", "socket.io payload too large");
         return;
     }
     evbuffer_drain(x->post_in, evbuffer_get_length(x->post_in));
@@ -737,9 +741,9 @@ static void post_check(struct session *s)
 
             memset(&v, 0, sizeof(v));
             if (!one)
-                refuse(&v, 500, "internal_error", "out of memory");
+                refuse(&v, OC_INTERNAL_ERROR, 500, "internal_error", "out of memory");
             else if (kind != SIO_KIND_CONNECT)
-                refuse(&v, 400, "bad_request", "malformed CONNECT packet");
+                refuse(&v, OC_BAD_REQUEST, 400, "bad_request", "malformed CONNECT packet");
             else
                 rc = check_connect(s, p, n, one, nsp, sizeof(nsp), &v, &adopted, &adopt);
             if (rc == 0) {
@@ -799,7 +803,7 @@ void socketio_post_read(struct session *s)
 
 void socketio_post_timer(struct session *s)
 {
-    post_fail(s, 408, "request_timeout", "request body not received in time");
+    post_fail(s, OC_REQUEST_TIMEOUT, 408, "request_timeout", "request body not received in time");
 }
 
 struct evbuffer *socketio_post_body(struct session *s)

@@ -104,16 +104,18 @@ static void on_metrics(struct status *st, struct evhttp_request *req, struct evb
         "# TYPE wsgate_handshakes_total counter\n"
         "wsgate_handshakes_total{result=\"accepted\",reason=\"\"} %llu\n",
         (unsigned long long)sum.accepted);
-    for (int i = 0; i < metrics_nreasons; i++)
-        evbuffer_add_printf(b, "wsgate_handshakes_total{result=\"rejected\",reason=\"%s\"} %llu\n",
-                            metrics_reasons[i], (unsigned long long)sum.rejected[i]);
+    for (int i = 1; i < OC_COUNT; i++)
+        if (outcome_labels((enum outcome)i) & OC_REJECT)
+            evbuffer_add_printf(b, "wsgate_handshakes_total{result=\"rejected\",reason=\"%s\"} %llu\n",
+                                outcome_name((enum outcome)i), (unsigned long long)sum.rejected[i]);
 
     evbuffer_add_printf(b,
         "# HELP wsgate_closes_total Relayed sessions ended, by cause.\n"
         "# TYPE wsgate_closes_total counter\n");
-    for (int i = 0; i < metrics_ncauses; i++)
-        evbuffer_add_printf(b, "wsgate_closes_total{cause=\"%s\"} %llu\n", metrics_causes[i],
-                            (unsigned long long)sum.closes[i]);
+    for (int i = 1; i < OC_COUNT; i++)
+        if (outcome_labels((enum outcome)i) & OC_CLOSE)
+            evbuffer_add_printf(b, "wsgate_closes_total{cause=\"%s\"} %llu\n",
+                                outcome_name((enum outcome)i), (unsigned long long)sum.closes[i]);
 
     evbuffer_add_printf(b,
         "# HELP wsgate_bytes_total Bytes relayed after the handshake, by direction.\n"

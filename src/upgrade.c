@@ -52,14 +52,14 @@ static void upstream_head_received(struct session *s, char *head, size_t len)
 
     if (http_parse_response(head, len, &resp, err, sizeof(err)) != 0) {
         slog(LOG_WARNING, s, "invalid response head from upstream: %s", err);
-        session_reject(s, 502, "bad_gateway", "invalid response from upstream", NULL);
+        session_reject(s, OC_BAD_GATEWAY, 502, "bad_gateway", "invalid response from upstream", NULL);
         return;
     }
     evtimer_del(s->timer);
     if (resp.status == 101 && s->sio && http_response_header(&resp, "Sec-WebSocket-Extensions")) {
         /* None was offered (socketio_upstream_request). */
         slog(LOG_WARNING, s, "upstream chose a WebSocket extension that was not offered");
-        session_reject(s, 502, "bad_gateway", "invalid response from upstream", NULL);
+        session_reject(s, OC_BAD_GATEWAY, 502, "bad_gateway", "invalid response from upstream", NULL);
         return;
     }
     s->status = resp.status;
@@ -73,7 +73,7 @@ static void upstream_head_received(struct session *s, char *head, size_t len)
     }
     if (resp.status != 101) {
         slog(LOG_INFO, s, "upstream answered %d, closing", resp.status);
-        s->end_cause = "upstream_declined";
+        s->end_cause = OC_UPSTREAM_DECLINED;
         metrics_reject(s->env->m, s->end_cause);
         session_enter(s, S_RESPONSE, &relay_response_ops);
         s->resp_left = response_body_length(&resp);
@@ -99,7 +99,7 @@ static void read_upstream_head(struct session *s)
     if (r == 0)
         return;
     if (r < 0) {
-        session_reject(s, 502, "bad_gateway", "upstream response head too large", NULL);
+        session_reject(s, OC_BAD_GATEWAY, 502, "bad_gateway", "upstream response head too large", NULL);
         return;
     }
     head = util_xmalloc(len + 1);
@@ -115,15 +115,15 @@ static void upgrade_head_up_event(struct session *s, short what)
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
         return;
     slog(LOG_WARNING, s, "upstream closed before its response head");
-    s->end_cause = "upstream_closed";
-    session_reject(s, 502, "bad_gateway", "upstream closed the connection", NULL);
+    s->end_cause = OC_UPSTREAM_CLOSED;
+    session_reject(s, OC_BAD_GATEWAY, 502, "bad_gateway", "upstream closed the connection", NULL);
 }
 
 static void upgrade_head_timeout(struct session *s)
 {
     slog(LOG_WARNING, s, "upstream sent no response head in time");
-    s->end_cause = "upstream_timeout";
-    session_reject(s, 504, "gateway_timeout", "upstream did not answer in time", NULL);
+    s->end_cause = OC_UPSTREAM_TIMEOUT;
+    session_reject(s, OC_GATEWAY_TIMEOUT, 504, "gateway_timeout", "upstream did not answer in time", NULL);
 }
 
 static const struct session_ops upgrade_head_ops = {
@@ -143,7 +143,7 @@ static void upgrade_connected(struct session *s)
         socketio_upstream_request(&s->req);
     if (forward_build_head(out, &s->req, s->cfg, s->adm.route,
                            s->adm.have_claims ? &s->adm.claims : NULL, &s->fwd) < 0) {
-        session_reject(s, 500, "internal_error", "cannot build upstream request", NULL);
+        session_reject(s, OC_INTERNAL_ERROR, 500, "internal_error", "cannot build upstream request", NULL);
         return;
     }
     session_enter(s, S_UPSTREAM_HEAD, &upgrade_head_ops);

@@ -56,9 +56,9 @@ static void upstream_failed_why(struct session *s, int timed_out, const char *wh
         return;
     }
     if (s->up_timed_out)
-        session_reject(s, 504, "gateway_timeout", "upstream connect timed out", NULL);
+        session_reject(s, OC_GATEWAY_TIMEOUT, 504, "gateway_timeout", "upstream connect timed out", NULL);
     else
-        session_reject(s, 502, "bad_gateway", "no upstream available", NULL);
+        session_reject(s, OC_BAD_GATEWAY, 502, "bad_gateway", "no upstream available", NULL);
 }
 
 static void upstream_failed(struct session *s, int timed_out)
