@@ -18,6 +18,7 @@
 #include "log.h"
 #include "session.h"
 #include "util.h"
+#include "pump.h"
 #include "ws.h"
 #include "metrics.h"
 
@@ -33,12 +34,12 @@
 #define READ_MORE_STEP (64 * 1024)
 #define READ_MORE_MAX (128 * 1024)
 
-static struct bufferevent *dir_source(struct session *s, struct relay_dir *d)
+static struct bufferevent *dir_source(struct session *s, struct pump_dir *d)
 {
     return d == &s->c2u ? s->client : s->upstream;
 }
 
-static struct bufferevent *dir_sink(struct session *s, struct relay_dir *d)
+static struct bufferevent *dir_sink(struct session *s, struct pump_dir *d)
 {
     return d == &s->c2u ? s->upstream : s->client;
 }
@@ -110,7 +111,7 @@ void relay_close(struct session *s, int code, const char *reason, enum outcome c
 }
 
 /* At a frame boundary: our pending close goes out before anything else. */
-static void maybe_inject(struct session *s, struct relay_dir *d)
+static void maybe_inject(struct session *s, struct pump_dir *d)
 {
     struct bufferevent *sink = dir_sink(s, d);
 
@@ -126,7 +127,7 @@ static void maybe_inject(struct session *s, struct relay_dir *d)
 
 /* Only data is taken here: end of file and errors stay in the socket for
  * the bufferevent's next read to report. */
-static void read_more(struct relay_dir *d, struct evbuffer *in, struct evbuffer *out)
+static void read_more(struct pump_dir *d, struct evbuffer *in, struct evbuffer *out)
 {
     size_t got = 0, have = evbuffer_get_length(in);
 
@@ -171,11 +172,49 @@ static void read_more(struct relay_dir *d, struct evbuffer *in, struct evbuffer 
     evbuffer_freeze(in, 0);
 }
 
-void relay_pump(struct session *s, struct relay_dir *d)
+/* The pump's hooks: the session is their argument. */
+static void at_boundary(void *arg, struct pump_dir *d, struct evbuffer *sink)
+{
+    struct session *s = arg;
+
+    (void)sink;
+    maybe_inject(s, d);
+}
+
+static int layer_frame(void *arg, const struct ws_frame *f, struct evbuffer *in)
+{
+    struct session *s = arg;
+
+    return s->layer->client_frame(s, f, in);
+}
+
+static int not_relaying(void *arg)
+{
+    struct session *s = arg;
+
+    return s->state != S_RELAY && s->state != S_CLOSING;
+}
+
+static const struct pump_hooks plain_hooks = { .boundary = at_boundary };
+static const struct pump_hooks layer_hooks = {
+    .boundary = at_boundary, .frame = layer_frame, .stopped = not_relaying,
+};
+
+static const char *bad_frame_text(int code)
+{
+    return code == 1009 ? "message too big" : code == 1008 ? "policy violation" : "protocol error";
+}
+
+static enum outcome bad_frame_cause(int code)
+{
+    return code == 1009 ? OC_MESSAGE_TOO_BIG : code == 1008 ? OC_POLICY_VIOLATION : OC_PROTOCOL_ERROR;
+}
+
+void relay_pump(struct session *s, struct pump_dir *d)
 {
     struct bufferevent *src = dir_source(s, d), *sink = dir_sink(s, d);
     struct evbuffer *in, *out;
-    int64_t moved = 0;
+    uint64_t moved = 0;
 
     if (!src || !sink)
         return;
@@ -183,106 +222,46 @@ void relay_pump(struct session *s, struct relay_dir *d)
     out = bufferevent_get_output(sink);
     read_more(d, in, out);
     for (;;) {
-        size_t avail;
+        struct pump_report rep;
+        enum pump_stop st = pump_frames(d, in, out, RELAY_HIGH_WATER,
+                                        s->layer && d == &s->c2u ? &layer_hooks : &plain_hooks,
+                                        s, &rep);
 
-        if (d->t.left == 0) {
-            unsigned char h[WS_MAX_HEADER];
-            struct ws_frame f;
-            size_t n;
-            int r, code;
-
-            maybe_inject(s, d);
-            avail = evbuffer_get_length(in);
-            if (avail == 0)
-                break;
-            n = avail < sizeof(h) ? avail : sizeof(h);
-            evbuffer_copyout(in, h, n);
-            r = ws_parse_header(h, n, &f);
-            if (r == 0)
-                break;
-            if (r < 0) {
-                /* Length unknown: nothing after this can be framed. */
-                evbuffer_drain(in, avail);
-                if (d == &s->c2u && close_begin(s, 1002, "protocol error", OC_PROTOCOL_ERROR) == 0) {
-                    maybe_inject(s, d);
-                    relay_pump(s, &s->u2c);
-                } else if (s->state == S_RELAY) {
-                    session_end(s, OC_UPSTREAM_PROTOCOL_ERROR);
-                    return;
-                }
-                break;
-            }
-            if (s->layer && d == &s->c2u && !d->injected) {
-                /* A layer (socket.io) looks at client messages before
-                 * they pass, and runs the tracker itself. */
-                int sr = s->layer->client_frame(s, &f, in);
-                if (sr == RELAY_WAIT)
-                    break;
-                if (sr == RELAY_TAKEN) {
-                    if (s->state != S_RELAY && s->state != S_CLOSING)
-                        return;
-                    continue;
-                }
-                code = sr == RELAY_PASS ? 0 : sr;
-            } else {
-                code = ws_tracker_begin(&d->t, &f);
-            }
-            if (d->injected) {
-                /* After our close only the peer's close matters. */
-                d->discard = 1;
-                if (f.opcode == WS_OP_CLOSE)
-                    d->peer_closed = 1;
-            } else if (code && d == &s->c2u) {
-                d->discard = 1;
-                close_begin(s, code,
-                            code == 1009 ? "message too big" :
-                            code == 1008 ? "policy violation" : "protocol error",
-                            code == 1009 ? OC_MESSAGE_TOO_BIG :
-                            code == 1008 ? OC_POLICY_VIOLATION : OC_PROTOCOL_ERROR);
+        moved += rep.moved;
+        if (rep.close_code && !s->close_code)
+            s->close_code = rep.close_code;
+        if (st == PUMP_STOPPED)
+            return;
+        if (st == PUMP_FULL)
+            bufferevent_disable(src, EV_READ);
+        if (st == PUMP_BAD_HEADER) {
+            if (d == &s->c2u && close_begin(s, 1002, "protocol error", OC_PROTOCOL_ERROR) == 0) {
                 maybe_inject(s, d);
                 relay_pump(s, &s->u2c);
-            } else {
-                /* The backend's own framing is its business: pass it on. */
-                d->discard = 0;
-                if (f.opcode == WS_OP_CLOSE && !s->close_code && d->t.left >= f.header_len + 2) {
-                    unsigned char cb[WS_MAX_HEADER + 2];
-                    if (n >= f.header_len + 2 || evbuffer_get_length(in) >= f.header_len + 2) {
-                        evbuffer_copyout(in, cb, f.header_len + 2);
-                        s->close_code = ws_close_code(cb + f.header_len, 2, &f,
-                                                      f.masked ? cb + f.header_len - 4 : NULL);
-                    }
-                }
+            } else if (s->state == S_RELAY) {
+                session_end(s, OC_UPSTREAM_PROTOCOL_ERROR);
+                return;
             }
         }
-        avail = evbuffer_get_length(in);
-        if (avail == 0)
+        if (st != PUMP_BAD_FRAME)
             break;
-        size_t n = avail < d->t.left ? avail : (size_t)d->t.left;
-        if (d->discard) {
-            evbuffer_drain(in, n);
-        } else {
-            if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
-                bufferevent_disable(src, EV_READ);
-                d->paused = 1;
-                break;
-            }
-            evbuffer_remove_buffer(in, out, n);
-            d->bytes += n;
-            moved += (int64_t)n;
-        }
-        d->t.left -= n;
+        /* A bad client frame: both sides get our close; the pump goes on
+         * dropping that frame and what follows it. */
+        close_begin(s, rep.bad_code, bad_frame_text(rep.bad_code), bad_frame_cause(rep.bad_code));
+        maybe_inject(s, d);
+        relay_pump(s, &s->u2c);
     }
     if (moved) {
         s->last_activity_ms = util_now_ms();
         if (d == &s->c2u)
-            metrics_add(s->env->m->bytes_c2u, (uint64_t)moved);
+            metrics_add(s->env->m->bytes_c2u, moved);
         else
-            metrics_add(s->env->m->bytes_u2c, (uint64_t)moved);
+            metrics_add(s->env->m->bytes_u2c, moved);
     }
     closing_check(s);
 }
 
-void relay_resume(struct session *s, struct relay_dir *d)
+void relay_resume(struct session *s, struct pump_dir *d)
 {
     struct bufferevent *src = dir_source(s, d);
 

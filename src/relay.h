@@ -8,7 +8,7 @@
 struct evbuffer;
 struct session;
 struct session_ops;
-struct relay_dir;
+struct pump_dir;
 struct ws_frame;
 
 /* A layer that reads client messages inside the relay (socket.io on
@@ -16,8 +16,8 @@ struct ws_frame;
  * layer installs itself in s->layer. */
 struct relay_layer {
     /* At the start of each client frame (header parsed, its bytes at the
-     * head of in), before the frame tracker: RELAY_PASS with the tracker
-     * begun by the layer, RELAY_WAIT (nothing consumed), RELAY_TAKEN (the
+     * head of in), before the frame tracker: PUMP_PASS with the tracker
+     * begun by the layer, PUMP_HOLD (nothing consumed), PUMP_TAKEN (the
      * layer consumed or holds the frame), or a close code (>= 1000). */
     int (*client_frame)(struct session *s, const struct ws_frame *f, struct evbuffer *in);
     /* At a frame boundary of the backend-to-client stream: frames the
@@ -27,9 +27,8 @@ struct relay_layer {
     void (*client_drained)(struct session *s);
 };
 
-#define RELAY_PASS 0
-#define RELAY_WAIT 1
-#define RELAY_TAKEN 2
+/* client_frame's results are the pump's (pump.h): PUMP_PASS, PUMP_HOLD,
+ * PUMP_TAKEN, or a close code. */
 
 /* The handler of a declined upgrade (S_RESPONSE): relay_response until
  * the backend's answer is through. */
@@ -42,9 +41,9 @@ extern const struct session_ops relay_response_ops;
 /* 101 relayed: start moving frames both ways. */
 void relay_start(struct session *s);
 /* Move what the direction's source has buffered to its sink. */
-void relay_pump(struct session *s, struct relay_dir *d);
+void relay_pump(struct session *s, struct pump_dir *d);
 /* The direction's sink drained below the low mark. */
-void relay_resume(struct session *s, struct relay_dir *d);
+void relay_resume(struct session *s, struct pump_dir *d);
 /* Gateway-initiated close: close frames to both sides at frame
  * boundaries, then wait for the replies (bounded). */
 void relay_close(struct session *s, int code, const char *reason, enum outcome cause);

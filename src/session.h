@@ -11,7 +11,7 @@
 #include "http.h"
 #include "outcome.h"
 #include "revoke.h"
-#include "ws.h"
+#include "pump.h"
 
 struct config;
 struct metrics;
@@ -39,18 +39,6 @@ enum session_state {
     S_HTTP_RESPONSE,    /* response head relayed; body streaming to the client */
     S_HTTP_IDLE,        /* keep-alive: awaiting the next request (keepalive_timeout) */
     S_SIO_BODY          /* socketio route: reading a POST body to check its CONNECT packets */
-};
-
-/* One direction of the relay: frames from source to sink. */
-struct relay_dir {
-    struct ws_tracker t;
-    int paused;                     /* source reading off: sink over the high mark */
-    int inject_code;                /* close code to send the sink at the next boundary */
-    int injected;                   /* our close frame went to the sink */
-    int discard;                    /* the current frame is dropped, not forwarded */
-    int peer_closed;                /* the source answered our close with its own */
-    uint64_t bytes;                 /* bytes forwarded to the sink */
-    int fd;                         /* the source's socket when it is plain TCP, else -1 */
 };
 
 /* What the worker that owns a session lends it: one event loop, that
@@ -118,7 +106,7 @@ struct session {
     struct forward_info fwd;
     int64_t resp_left;              /* S_RESPONSE body bytes left, -1 until EOF */
 
-    struct relay_dir c2u, u2c;
+    struct pump_dir c2u, u2c;       /* relay.c: client to backend, backend to client */
     const char *close_reason;       /* text of the close we injected */
     int close_code;                 /* code of the close we injected, or seen relayed */
     enum outcome end_cause;         /* why it ended (the first cause given wins) */

@@ -583,18 +583,18 @@ static int client_frame(struct session *s, const struct ws_frame *f, struct evbu
     if (!drained(s)) {
         x->read_paused = 1;
         bufferevent_disable(s->client, EV_READ);
-        return RELAY_WAIT;
+        return PUMP_HOLD;
     }
     r = siohold_frame(x->hold, &s->c2u.t, f, in, bufferevent_get_output(s->upstream));
     switch (r) {
     case SIOHOLD_PASS:
-        return RELAY_PASS;
+        return PUMP_PASS;
     case SIOHOLD_TAKEN:
-        return RELAY_TAKEN;
+        return PUMP_TAKEN;
     case SIOHOLD_WAIT:
-        return RELAY_WAIT;
+        return PUMP_HOLD;
     case SIOHOLD_READY:
-        return ws_decide(s) ? RELAY_TAKEN : RELAY_WAIT;
+        return ws_decide(s) ? PUMP_TAKEN : PUMP_HOLD;
     default:
         return r;                   /* a close code */
     }
