@@ -669,24 +669,19 @@ void session_shutdown(struct session *s, int code, const char *reason)
     session_kill(s);
 }
 
+/* /sessions' "state" field. */
+static const char *const state_names[] = {
+    [S_HEAD] = "head", [S_CHECK] = "check", [S_CONNECTING] = "connecting",
+    [S_UPSTREAM_HEAD] = "upstream_head", [S_RESPONSE] = "response", [S_RELAY] = "relay",
+    [S_CLOSING] = "closing", [S_FLUSH] = "flush", [S_DEAD] = "dead",
+    [S_HTTP_UPSTREAM_HEAD] = "http_upstream_head", [S_HTTP_RESPONSE] = "http_response",
+    [S_HTTP_IDLE] = "http_idle", [S_SIO_BODY] = "sio_body",
+};
+
 static const char *state_name(enum session_state st)
 {
-    switch (st) {
-    case S_HEAD: return "head";
-    case S_CHECK: return "check";
-    case S_CONNECTING: return "connecting";
-    case S_UPSTREAM_HEAD: return "upstream_head";
-    case S_RESPONSE: return "response";
-    case S_RELAY: return "relay";
-    case S_CLOSING: return "closing";
-    case S_FLUSH: return "flush";
-    case S_DEAD: return "dead";
-    case S_HTTP_UPSTREAM_HEAD: return "http_upstream_head";
-    case S_HTTP_RESPONSE: return "http_response";
-    case S_HTTP_IDLE: return "http_idle";
-    case S_SIO_BODY: return "sio_body";
-    }
-    return "?";
+    return (size_t)st < sizeof(state_names) / sizeof(state_names[0]) && state_names[st]
+               ? state_names[st] : "?";
 }
 
 void session_describe_json(const struct session *s, struct evbuffer *b)

@@ -39,6 +39,7 @@
 #include "config.h"
 #include "connlimit.h"
 #include "http.h"
+#include "httpframe.h"
 #include "jwks.h"
 #include "jwt.h"
 #include "log.h"
@@ -695,8 +696,8 @@ void socketio_post_start(struct session *s)
         post_fail(s, OC_BAD_REQUEST, 400, "bad_request", "chunked bodies are not read on socketio routes");
         return;
     }
-    for (size_t i = 0; cl && i < cl->value_len; i++)
-        len = len * 10 + (uint64_t)(cl->value[i] - '0');
+    if (cl)
+        httpframe_content_length(cl->value, cl->value_len, &len);   /* http.c checked it */
     if (len > SIO_MAX_POST) {
         post_fail(s, OC_CONTENT_TOO_LARGE, 413, "content_too_large", "socket.io payload too large");
         return;
