@@ -171,7 +171,6 @@ static void head_timeout(struct session *s)
     session_reject(s, OC_REQUEST_TIMEOUT, 408, "request_timeout", "request head not received in time", NULL);
 }
 
-
 /* S_CHECK: the Redis lookup has its own deadline (redis_timeout). */
 static const struct session_ops check_ops = {
     .up_read = session_drop_upstream,

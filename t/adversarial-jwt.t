@@ -15,7 +15,7 @@ import urllib.request
 
 sys.dont_write_bytecode = True   # keep t/lib free of __pycache__
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from wsgatetest import (AUDIENCE, ISSUER, KEYS, OP_CLOSE, OP_TEXT, Frame, Gateway,  # noqa: E402
+from wsgatetest import (relaying_session, AUDIENCE, ISSUER, KEYS, OP_CLOSE, OP_TEXT, Frame, Gateway,  # noqa: E402
                         Timeout, b64url, check, diag, done, expect_101, expect_reject, free_port,
                         main_conf, ok, start_backend, std_conf, upgrade, wait_for)
 from redistest import Redis, redis_cli  # noqa: E402
@@ -52,24 +52,6 @@ def tok(sub='"alice"', jti=None, exp=None, iat=None, extra=""):
     return hs256(text)
 
 
-def session(gw, be, token, timeout=5.0):
-    """An admitted, relaying session: (client, backend conn) or (None, None)."""
-    before = be.nconn
-    try:
-        c, r = upgrade(gw, token=token, timeout=timeout)
-    except (Timeout, OSError):
-        return None, None
-    if r is None or r.status != 101 or not be.wait_conns(before + 1, 3):
-        diag("session not admitted: %r" % (r,))
-        return None, None
-    bc = be.conns[before]
-    c.send_text(b"hi")
-    try:
-        if c.recv_message(5.0) != (OP_TEXT, b"hi"):
-            return None, None
-    except Timeout:
-        return None, None
-    return c, bc
 
 
 def wait_close(c, timeout):
@@ -107,7 +89,7 @@ gw = Gateway(std_conf(be.addr, main=m), name="main")
 
 # ---- numeric sub: revocation, identity header, /sessions, log -------------------
 t0 = now()
-c, bc = session(gw, be, tok(sub="12345", iat=str(t0 - 5)))
+c, bc = relaying_session(gw, be, tok(sub="12345", iat=str(t0 - 5)))
 ok(bc is not None and bc.header("X-Auth-Sub") == "12345",
    "numeric sub 12345 reaches the backend as X-Auth-Sub: 12345",
    "got %r" % (bc.header_all("X-Auth-Sub") if bc else None))
@@ -126,7 +108,7 @@ expect_reject(gw, be, "sub written 12345.0 is the same revoked subject -> 401",
 expect_101(gw, be, "numeric sub 12346 is another subject, admitted", token=tok(sub="12346"))
 
 # ---- numeric jti ------------------------------------------------------------------
-c, bc = session(gw, be, tok(sub='"jay"', jti="987654321"))
+c, bc = relaying_session(gw, be, tok(sub='"jay"', jti="987654321"))
 revoked_live("numeric jti", c, "wsgate:revoked:jti:987654321")
 expect_reject(gw, be, "numeric jti, revoked: a new handshake -> 401 token revoked, backend saw nothing",
               401, "invalid_token", "token revoked", REVOKED_AUTH, token=tok(sub='"jay"', jti="987654321"))
@@ -146,7 +128,7 @@ expect_reject(gw, be, "jti 0.5 -> 401 \"jti must be a string or an integer\", ba
 
 # ---- exp, nbf, iat: any JSON number ---------------------------------------------
 for exp in ("1e300", "99999999999999999999", "9223372036854775807", "1e16"):
-    c, bc = session(gw, be, tok(sub='"huge"', exp=exp))
+    c, bc = relaying_session(gw, be, tok(sub='"huge"', exp=exp))
     ok(c is not None, "exp %s: admitted" % exp)
     if c:
         # An overflowing expiry timer fires on the next loop turn: an echo
@@ -159,7 +141,7 @@ for exp in ("1e300", "99999999999999999999", "9223372036854775807", "1e16"):
         ok(got == (OP_TEXT, b"again") and wait_close(c, 0.3) is None,
            "exp %s: the session is not expired" % exp, "got %r" % (got,))
         c.close()
-c, bc = session(gw, be, tok(sub="4242", exp="99999999999999999999"))
+c, bc = relaying_session(gw, be, tok(sub="4242", exp="99999999999999999999"))
 ok(bc is not None and bc.header("X-Auth-Sub") == "4242",
    "exp beyond int64 next to numeric sub 4242: X-Auth-Sub: 4242",
    "got %r" % (bc.header_all("X-Auth-Sub") if bc else None))
@@ -180,7 +162,7 @@ ok(gw.alive(), "the gateway survived every number")
 # ---- max_sessions_per_subject counts 12345 and "12345" as one subject -----------
 be2 = start_backend()
 gw2 = Gateway(std_conf(be2.addr, main=main_conf(max_sessions_per_subject=1)), name="persub")
-c1, _ = session(gw2, be2, tok(sub="12345"))
+c1, _ = relaying_session(gw2, be2, tok(sub="12345"))
 ok(c1 is not None, "limit 1: a session of numeric sub 12345")
 expect_reject(gw2, be2, "the string sub \"12345\" is the same subject -> 429, backend saw nothing",
               429, "too_many_requests", token=tok(sub='"12345"'))
@@ -190,7 +172,7 @@ expect_101(gw2, be2, "sub 12346 is not limited", token=tok(sub="12346"))
 if c1:
     c1.close()
 c2 = []
-ok(wait_for(lambda: c2.append(session(gw2, be2, tok(sub='"12345"'))[0]) or c2[-1] is not None, 5),
+ok(wait_for(lambda: c2.append(relaying_session(gw2, be2, tok(sub='"12345"'))[0]) or c2[-1] is not None, 5),
    "after the numeric session ends, the string sub \"12345\" is admitted")
 for x in c2:
     if x:

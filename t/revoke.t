@@ -10,7 +10,7 @@ import time
 sys.dont_write_bytecode = True   # keep t/lib free of __pycache__
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from wsgatetest import (OP_BINARY, OP_CLOSE, OP_CONT, OP_TEXT, Frame, Gateway, Timeout,  # noqa: E402
+from wsgatetest import (relaying_session, OP_BINARY, OP_CLOSE, OP_CONT, OP_TEXT, Frame, Gateway, Timeout,  # noqa: E402
                         check, claims, diag, done, expect_101, expect_reject, main_conf, mint,
                         ok, start_backend, std_conf, upgrade, wait_for, BASE_JWT)
 from redistest import Proxy, Redis, redis_cli  # noqa: E402
@@ -28,24 +28,6 @@ def conf(be, redis_addr, failure="reject", sweep="1s", jwt=BASE_JWT, **main):
     return std_conf(be.addr, main=m, jwt=jwt)
 
 
-def session(gw, be, tok, timeout=5.0):
-    """An admitted, relaying session: (client, backend conn) or (None, None)."""
-    before = be.nconn
-    try:
-        c, r = upgrade(gw, token=tok, timeout=timeout)
-    except (Timeout, OSError):
-        return None, None
-    if r is None or r.status != 101 or not be.wait_conns(before + 1, 3):
-        diag("session not admitted: %r" % (r,))
-        return None, None
-    bc = be.conns[before]
-    c.send_text(b"hi")
-    try:
-        if c.recv_message(5.0) != (OP_TEXT, b"hi"):
-            return None, None
-    except Timeout:
-        return None, None
-    return c, bc
 
 
 def wait_close(c, timeout):
@@ -126,7 +108,7 @@ expect_101(gw, be, "keys under another prefix are ignored",
            token=mint(claims_=claims(jti="jti-other")))
 
 # ---- live, with keyspace notifications -----------------------------------
-c, bc = session(gw, be, mint(claims_=claims(jti="jti-live-1", sub="dave")))
+c, bc = relaying_session(gw, be, mint(claims_=claims(jti="jti-live-1", sub="dave")))
 if c:
     t0 = time.monotonic()
     r = redis_cli(rd.port, "SET", "wsgate:revoked:jti:jti-live-1", "1", "EX", "600")
@@ -151,8 +133,8 @@ else:
 # and the SET cannot move a token to the other side of it: the older token
 # was issued 50 s before the cutoff, the kept one 40 s after it.
 T = now()
-c, bc = session(gw, be, mint(claims_=claims(jti="jti-live-2", sub="erin", iat=T - 100)))
-c_keep, bc_keep = session(gw, be, mint(claims_=claims(jti="jti-live-3", sub="erin", iat=T - 10)))
+c, bc = relaying_session(gw, be, mint(claims_=claims(jti="jti-live-2", sub="erin", iat=T - 100)))
+c_keep, bc_keep = relaying_session(gw, be, mint(claims_=claims(jti="jti-live-3", sub="erin", iat=T - 10)))
 if c and c_keep:
     t0 = time.monotonic()
     rd.cmd("SET", "wsgate:revoked:sub:erin", str(T - 50))
@@ -176,7 +158,7 @@ else:
 rd2 = Redis(notify=False)
 be2 = start_backend()
 gw2 = Gateway(conf(be2, rd2.addr, sweep="500ms"), name="sweep")
-c, bc = session(gw2, be2, mint(claims_=claims(jti="jti-sweep-1")))
+c, bc = relaying_session(gw2, be2, mint(claims_=claims(jti="jti-sweep-1")))
 if c:
     t0 = time.monotonic()
     rd2.cmd("SET", "wsgate:revoked:jti:jti-sweep-1", "1", "EX", "600")
@@ -195,8 +177,8 @@ be3 = start_backend()
 gw3a = Gateway(conf(be3, rd.addr), name="inst-a")
 gw3b = Gateway(conf(be3, rd.addr), name="inst-b")
 tok = mint(claims_=claims(jti="jti-shared", sub="frank"))
-ca, _ = session(gw3a, be3, tok)
-cb, _ = session(gw3b, be3, tok)
+ca, _ = relaying_session(gw3a, be3, tok)
+cb, _ = relaying_session(gw3b, be3, tok)
 if ca and cb:
     rd.cmd("SET", "wsgate:revoked:jti:jti-shared", "1", "EX", "600")
     fa, _ = wait_close(ca, 3.0)
@@ -213,7 +195,7 @@ jwt0 = BASE_JWT.replace("leeway 5s;", "leeway 0;")
 be4 = start_backend()
 gw4 = Gateway(conf(be4, rd.addr, jwt=jwt0), name="expiry")
 exp = now() + 2
-c, bc = session(gw4, be4, mint(claims_=claims(jti="jti-exp", exp=exp)))
+c, bc = relaying_session(gw4, be4, mint(claims_=claims(jti="jti-exp", exp=exp)))
 if c:
     f, t1 = wait_close(c, 6.0)
     ok(f is not None and f.close_code == 4401 and f.close_reason == "token expired",
@@ -228,7 +210,7 @@ else:
 
 gw5 = Gateway(conf(be4, rd.addr, jwt=jwt0.replace("}", "    on_expiry ignore;\n}")), name="ignore")
 exp = now() + 1
-c, bc = session(gw5, be4, mint(claims_=claims(jti="jti-exp-ignore", exp=exp)))
+c, bc = relaying_session(gw5, be4, mint(claims_=claims(jti="jti-exp-ignore", exp=exp)))
 if c:
     wait_for(lambda: time.time() > exp + 1.2, 5)
     c.send_text(b"after-exp")
@@ -242,7 +224,7 @@ else:
     ok(False, "session for on_expiry ignore")
 
 # ---- close injection at a frame boundary ------------------------------------------
-c, bc = session(gw, be, mint(claims_=claims(jti="jti-frag")))
+c, bc = relaying_session(gw, be, mint(claims_=claims(jti="jti-frag")))
 if c:
     big = os.urandom(200000)
     # Header for a 200000-byte fragment, but only half of it now.
@@ -274,7 +256,7 @@ else:
 # then the close.
 be_nc = start_backend(close_reply=False, record_raw=True)
 gw_nc = Gateway(conf(be_nc, rd.addr), name="midframe")
-c, bc = session(gw_nc, be_nc, mint(claims_=claims(jti="jti-frag2")))
+c, bc = relaying_session(gw_nc, be_nc, mint(claims_=claims(jti="jti-frag2")))
 if c:
     big = os.urandom(300000)
     frame = encode_frame(OP_BINARY, big, fin=True, mask=False)
@@ -312,8 +294,8 @@ px = Proxy(rd.port)
 be6 = start_backend()
 gw6 = Gateway(conf(be6, px.addr, failure="reject", sweep="30s"), name="reject")
 gw7 = Gateway(conf(be6, px.addr, failure="allow", sweep="30s"), name="allow")
-c_live, _ = session(gw6, be6, mint(claims_=claims(jti="jti-outage-live")))
-c_live7, _ = session(gw7, be6, mint(claims_=claims(jti="jti-outage-live7")))
+c_live, _ = relaying_session(gw6, be6, mint(claims_=claims(jti="jti-outage-live")))
+c_live7, _ = relaying_session(gw7, be6, mint(claims_=claims(jti="jti-outage-live7")))
 px.down()
 ok(wait_for(lambda: "redis: connection lost" in gw6.log(), 5), "the loss is logged")
 expect_reject(gw6, be6, "Redis unreachable, redis_failure reject -> 503", 503,
@@ -348,7 +330,7 @@ expect_101(gw6, be6, "after Redis returns, reject mode admits again",
            token=mint(claims_=claims(jti="jti-after")))
 
 # Redis really killed, then restarted.
-c_k, _ = session(gw6, be6, mint(claims_=claims(jti="jti-kill-live")))
+c_k, _ = relaying_session(gw6, be6, mint(claims_=claims(jti="jti-kill-live")))
 rd.kill()
 expect_reject(gw6, be6, "redis-server killed: reject -> 503", 503, "service_unavailable",
               token=mint(claims_=claims(jti="jti-kill-1")))

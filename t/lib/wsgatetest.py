@@ -693,6 +693,27 @@ def expect_reject(gw, be, name, status, error, desc=None, www_auth=None, extra=(
     return check(name, p)
 
 
+
+def relaying_session(gw, be, token, timeout=5.0):
+    """An admitted, relaying session, proven by one echo through it:
+    (client, backend conn) or (None, None)."""
+    before = be.nconn
+    try:
+        c, r = upgrade(gw, token=token, timeout=timeout)
+    except (Timeout, OSError):
+        return None, None
+    if r is None or r.status != 101 or not be.wait_conns(before + 1, 3):
+        diag("session not admitted: %r" % (r,))
+        return None, None
+    bc = be.conns[before]
+    c.send_text(b"hi")
+    try:
+        if c.recv_message(5.0) != (OP_TEXT, b"hi"):
+            return None, None
+    except Timeout:
+        return None, None
+    return c, bc
+
 def expect_101(gw, be, name, close=True, **upgrade_kw):
     """Upgrade must succeed end to end: 101 with the right accept key, the
     backend got the request, one echo round trip works; one test point.
