@@ -27,7 +27,14 @@
 
 enum echo_state { E_HEAD, E_FRAMES, E_CLOSING };
 
+struct bench_echo {
+    struct evconnlistener *listener;
+    struct echo_conn *conns;        /* every open connection, for bench_echo_free */
+};
+
 struct echo_conn {
+    struct bench_echo *srv;
+    struct echo_conn *prev, *next;
     struct bufferevent *bev;
     enum echo_state state;
     uint64_t left;          /* payload bytes of the current data frame still to move */
@@ -38,6 +45,12 @@ struct echo_conn {
 
 static void echo_free(struct echo_conn *c)
 {
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     bufferevent_free(c->bev);
     free(c);
 }
@@ -225,7 +238,8 @@ static void echo_event_cb(struct bufferevent *bev, short what, void *arg)
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
-    struct event_base *base = arg;
+    struct bench_echo *srv = arg;
+    struct event_base *base = evconnlistener_get_base(l);
     struct echo_conn *c = calloc(1, sizeof *c);
     int one = 1;
 
@@ -241,6 +255,11 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         free(c);
         return;
     }
+    c->srv = srv;
+    c->next = srv->conns;
+    if (c->next)
+        c->next->prev = c;
+    srv->conns = c;
     bufferevent_setcb(c->bev, echo_read_cb, echo_write_cb, echo_event_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
@@ -261,22 +280,39 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
     event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, resume_accept, l, &tv);
 }
 
-int bench_echo_listen(struct event_base *base, const char *addr, char *err, size_t errlen)
+struct bench_echo *bench_echo_new(struct event_base *base, const char *addr, char *err,
+                                  size_t errlen)
 {
     struct sockaddr_storage ss;
     int sl = sizeof ss;
-    struct evconnlistener *l;
+    struct bench_echo *e;
 
     if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sl) < 0) {
         snprintf(err, errlen, "bad listen address \"%s\" (want host:port)", addr);
-        return -1;
+        return NULL;
     }
-    l = evconnlistener_new_bind(base, accept_cb, base, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE,
-                                4096, (struct sockaddr *)&ss, sl);
-    if (!l) {
+    if (!(e = calloc(1, sizeof *e))) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    e->listener = evconnlistener_new_bind(base, accept_cb, e,
+                                          LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE, 4096,
+                                          (struct sockaddr *)&ss, sl);
+    if (!e->listener) {
         snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
-        return -1;
+        free(e);
+        return NULL;
     }
-    evconnlistener_set_error_cb(l, accept_error_cb);
-    return 0;
+    evconnlistener_set_error_cb(e->listener, accept_error_cb);
+    return e;
+}
+
+void bench_echo_free(struct bench_echo *e)
+{
+    if (!e)
+        return;
+    while (e->conns)
+        echo_free(e->conns);
+    evconnlistener_free(e->listener);
+    free(e);
 }

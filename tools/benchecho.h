@@ -5,10 +5,14 @@
 #include <stddef.h>
 
 struct event_base;
+struct bench_echo;
 
 /* Listens on addr ("host:port") and echoes every frame of every session,
- * unmasked, until the base's loop ends. Returns 0, or -1 with err filled
- * when it cannot listen. */
-int bench_echo_listen(struct event_base *base, const char *addr, char *err, size_t errlen);
+ * unmasked, while the base's loop runs. Returns the server, or NULL with
+ * err filled when it cannot listen. */
+struct bench_echo *bench_echo_new(struct event_base *base, const char *addr, char *err,
+                                  size_t errlen);
+/* Closes the listener and every connection. NULL is fine. */
+void bench_echo_free(struct bench_echo *e);
 
 #endif

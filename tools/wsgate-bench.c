@@ -1290,17 +1290,19 @@ static int serve(const char *addr)
 {
     struct event_base *base = event_base_new();
     struct event *si, *st;
+    struct bench_echo *e;
     char err[256];
 
     if (!base)
         die("event_base_new failed");
-    if (bench_echo_listen(base, addr, err, sizeof err) < 0)
+    if (!(e = bench_echo_new(base, addr, err, sizeof err)))
         die("%s", err);
     si = evsignal_new(base, SIGINT, serve_stop_cb, base);
     st = evsignal_new(base, SIGTERM, serve_stop_cb, base);
     evsignal_add(si, NULL);
     evsignal_add(st, NULL);
     event_base_dispatch(base);
+    bench_echo_free(e);
     event_free(si);
     event_free(st);
     event_base_free(base);
@@ -1330,8 +1332,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     parse_opts(&b->o, argc, argv);
     if (b->o.serve) {
+        const char *addr = b->o.serve;
+
+        free(b);
         raise_nofile(0);
-        return serve(b->o.serve);
+        return serve(addr);
     }
     parse_url(b, b->o.url);
     if (b->o.sources && (b->addr.ss_family != AF_INET ||
