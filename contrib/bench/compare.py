@@ -56,6 +56,8 @@ def parse_args():
                          "a smoke test, not a measurement")
     ap.add_argument("--write", metavar="FILE",
                     help="also write FILE (BENCHMARKS.md) with the machine line and the command")
+    ap.add_argument("--raw", metavar="FILE",
+                    help="also save every run's wsgate-bench JSON and /proc figures to FILE")
     ap.add_argument("--only", help="comma-separated subset of " + ",".join(TARGETS))
     ap.add_argument("--build", help="build tree with src/wsgate and tools/ (default: the "
                                     "source tree if built in place, else build/)")
@@ -504,19 +506,36 @@ def ratio(w, h, digits=2):
     return "%.*f" % (digits, w / h)
 
 
+# A cell whose rounds spread wider than this (max / min) is marked: the
+# median of such rounds says more about the machine than about the proxy.
+SPREAD = 1.25
+
+
 def table(a, results):
-    """results[target] = [per-round dicts]. Returns the markdown lines."""
+    """results[target] = [per-round dicts]. Returns the markdown lines and
+    how many cells were marked as spread."""
+    spread = []
+
     def col(t, f):
         rs = results.get(t)
         if not rs:
-            return None
+            return None, False
         vals = []
         for r in rs:
             try:
                 vals.append(f(r))
             except (KeyError, TypeError, ZeroDivisionError):
                 vals.append(None)
-        return med(vals)
+        got = [v for v in vals if v is not None]
+        return med(vals), len(got) > 1 and min(got) > 0 and max(got) / min(got) > SPREAD
+
+    def cell(t, f, digits=0, unit=""):
+        """(median, its text with the unit, marked when the rounds spread)."""
+        v, wide = col(t, f)
+        if wide:
+            spread.append(t)
+        text = fmt(v, digits) + (unit if v is not None else "")
+        return v, text + " *" if wide else text
 
     def hs_rate(key):
         return lambda r: r[key]["handshakes_per_s"] if not r[key]["errors_total"] else None
@@ -532,8 +551,10 @@ def table(a, results):
     tg = [t for t in TARGETS if t in results]
 
     def row(name, f, digits=0, unit="", ratio_of="haproxy", proxy_only=False, ratio_suffix=""):
-        vals = {t: (None if proxy_only and t == "direct" else col(t, f)) for t in tg}
-        cells = [fmt(vals[t], digits) + (unit if vals[t] is not None else "") for t in tg]
+        got = {t: (None, "–") if proxy_only and t == "direct" else cell(t, f, digits, unit)
+               for t in tg}
+        vals = {t: got[t][0] for t in tg}
+        cells = [got[t][1] for t in tg]
         rv = ratio(vals.get("wsgate"), vals.get(ratio_of))
         rows.append("| %s | %s | %s |" % (name, " | ".join(cells),
                                          rv + (ratio_suffix if rv != "–" else "")))
@@ -545,11 +566,20 @@ def table(a, results):
     row("RS256 again (reconnect storm, same tokens)", hs_rate("rs_again"))
     row("proxy CPU per RS256 handshake, again", cpu_per_hs("rs_again"), unit=" µs",
         proxy_only=True)
-    p50 = {t: col(t, lambda r: r["rtt"]["rtt_us"]["p50"]) for t in tg}
-    p99 = {t: col(t, lambda r: r["rtt"]["rtt_us"]["p99"]) for t in tg}
-    rv = ratio(p99.get("wsgate"), p99.get("haproxy"))
+
+    def f50(r):
+        return r["rtt"]["rtt_us"]["p50"]
+
+    def f99(r):
+        return r["rtt"]["rtt_us"]["p99"]
+    p50 = {t: cell(t, f50) for t in tg}
+    p99 = {t: cell(t, f99) for t in tg}
+    rv = ratio(p99["wsgate"][0] if "wsgate" in p99 else None,
+               p99["haproxy"][0] if "haproxy" in p99 else None)
     rows.append("| round trip p50 / p99, 10 sessions × 32 B | %s | %s |" % (
-        " | ".join("%s / %s µs" % (fmt(p50[t]), fmt(p99[t])) for t in tg),
+        " | ".join("%s / %s µs%s" % (fmt(p50[t][0]), fmt(p99[t][0]),
+                                     " *" if p50[t][1].endswith("*") or p99[t][1].endswith("*")
+                                     else "") for t in tg),
         rv + " (p99)" if rv != "–" else rv))
     row("64 KiB echo MB/s, 10 sessions", lambda r: r["tp"]["mb_per_s"], ratio_of="direct",
         ratio_suffix="× direct")
@@ -565,7 +595,8 @@ def table(a, results):
     head = "| median of %d round%s | %s | wsgate / HAProxy |" % (
         a.rounds, "" if a.rounds == 1 else "s", " | ".join(LABEL[t] for t in tg))
     sep = "|---" * (len(tg) + 2) + "|"
-    return [head, sep] + rows
+    nmarked = len(spread)
+    return [head, sep] + rows, nmarked
 
 
 def version_of(argv, pattern):
@@ -671,12 +702,20 @@ def main():
 
     elapsed = time.monotonic() - t0
     load1 = loadavg()
-    lines = table(a, results)
+    lines, nmarked = table(a, results)
+    if nmarked:
+        lines.append("")
+        lines.append("\\* %d cell%s: the rounds spread by more than %d %% (max / min); "
+                     "such a median reflects the machine's load more than the proxy." % (
+                         nmarked, "" if nmarked == 1 else "s", round((SPREAD - 1) * 100)))
     notes = [
         "Machine: %s. Load average %s at the start, %s at the end; %.0f s in all." % (
             machine_line(), load0, load1, elapsed),
         "Command: `%s` (wsgate %s, HAProxy %s, nginx %s)." % (cmd, git_rev(), hv, nv),
     ]
+    if a.raw:
+        with open(a.raw, "w") as f:
+            json.dump({"machine": machine_line(), "command": cmd, "results": results}, f)
     print("\n".join(lines))
     print()
     for n in notes:
