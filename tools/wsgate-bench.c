@@ -134,6 +134,7 @@ struct bench {
     enum phase phase;
 
     uint64_t t0, t_run, t_end, t_last_outcome;
+    int starting;                   /* inside start_conn */
     uint64_t started, reserved;     /* connections started, handshake-mode tickets */
     long active;                    /* connections in any state but S_IDLE */
     long opening;                   /* in S_HANDSHAKE */
@@ -243,6 +244,29 @@ static void schedule_slot(struct session *s);
 static void maybe_finish(struct bench *b);
 static void send_message(struct session *s);
 
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct session *s = arg;
+
+    (void)fd, (void)what;
+    s->pacing = 0;
+    s->b->active--;
+    schedule_slot(s);
+    maybe_finish(s->b);
+}
+
+/* schedule_slot(s) from the event loop in a millisecond; the slot counts
+ * as active meanwhile, so the run does not end under it. */
+static void defer_schedule(struct session *s)
+{
+    struct timeval tv = { 0, 1000 };
+
+    evtimer_assign(s->pace, s->b->base, retry_cb, s);
+    evtimer_add(s->pace, &tv);
+    s->pacing = 1;
+    s->b->active++;
+}
+
 static void arm_timeout(struct session *s)
 {
     evtimer_add(s->tmo, s->b->common_timeout);
@@ -281,9 +305,14 @@ static void end_conn(struct session *s, const char *err)
         evtimer_del(s->pace);
     s->st = S_IDLE;
     b->active--;
-    if (b->o.mode == M_HANDSHAKE)
-        schedule_slot(s);
-    else if (b->phase == P_OPENING)
+    if (b->starting) {
+        /* start_conn failed synchronously (no fd, no source port): try
+         * again from the loop, not by recursing into start_conn. */
+        if (b->o.mode == M_HANDSHAKE || b->phase == P_OPENING)
+            defer_schedule(s);
+        return;
+    }
+    if (b->o.mode == M_HANDSHAKE || b->phase == P_OPENING)
         schedule_slot(s);
     maybe_finish(b);
 }
@@ -673,7 +702,16 @@ static void append_request(struct session *s, struct evbuffer *out)
     evbuffer_add(out, "\r\n", 2);
 }
 
+static void start_conn_now(struct session *s);
+
 static void start_conn(struct session *s)
+{
+    s->b->starting++;
+    start_conn_now(s);
+    s->b->starting--;
+}
+
+static void start_conn_now(struct session *s)
 {
     struct bench *b = s->b;
     int fd, one = 1;
