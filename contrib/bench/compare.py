@@ -161,6 +161,24 @@ def cpu_seconds(pid):
     return total / CLK_TCK
 
 
+def core_busy():
+    """Seconds from /proc/stat: [core 0 busy, core 1 busy, core 0 softirq];
+    busy is everything but idle and iowait."""
+    busy = [0.0, 0.0, 0.0]
+    try:
+        with open("/proc/stat") as f:
+            for ln in f:
+                for i in (0, 1):
+                    if ln.startswith("cpu%d " % i):
+                        v = [int(x) for x in ln.split()[1:]]
+                        busy[i] = (sum(v[:8]) - v[3] - v[4]) / CLK_TCK
+                        if i == 0:
+                            busy[2] = v[6] / CLK_TCK
+    except (OSError, ValueError, IndexError):
+        pass
+    return busy
+
+
 def rss_kb(pid):
     total = 0
     for p in tree(pid):
@@ -414,16 +432,26 @@ class Runner:
         return res
 
     def measure(self, proxy, port, args, ready=None):
-        """A run with the proxy's CPU seconds read around it (around the
-        measured window when ready is given)."""
-        c = {}
+        """A run with the proxy's CPU seconds, and how busy each core was,
+        read around it (around the measured window when ready is given)."""
+        def sample():
+            return (cpu_seconds(proxy.pid) if proxy else 0.0, core_busy(), time.monotonic())
+        before = sample()
+        res = self.bench(port, args, ready=ready, on_ready=sample if ready else None)
+        after = sample()
+        start = res["_ready"] if ready and res["_ready"] is not None else before
+        wall = after[2] - start[2]
         if proxy:
-            c["before"] = cpu_seconds(proxy.pid)
-        res = self.bench(port, args, ready=ready,
-                         on_ready=(lambda: cpu_seconds(proxy.pid)) if proxy and ready else None)
-        if proxy:
-            start = res["_ready"] if ready and res["_ready"] is not None else c["before"]
-            res["_cpu"] = cpu_seconds(proxy.pid) - start
+            res["_cpu"] = after[0] - start[0]
+        # Loopback receive work runs in softirq on the sender's core and is
+        # not in the proxy's /proc/PID/stat; what is left on core 0 beyond
+        # the proxy and softirq is other work preempting it. Core 1 near
+        # 100 % means the load generator side was the limit.
+        soft = after[1][2] - start[1][2]
+        res["_core0_softirq"] = soft / wall
+        res["_core0_other"] = max(0.0, (after[1][0] - start[1][0]) - (after[0] - start[0]) -
+                                  soft) / wall
+        res["_core1_busy"] = (after[1][1] - start[1][1]) / wall
         return res
 
     def sanity(self, kind, port, good, bad):
@@ -555,7 +583,7 @@ def table(a, results):
                for t in tg}
         vals = {t: got[t][0] for t in tg}
         cells = [got[t][1] for t in tg]
-        rv = ratio(vals.get("wsgate"), vals.get(ratio_of))
+        rv = ratio(vals.get("wsgate"), vals.get(ratio_of)) if ratio_of else ""
         rows.append("| %s | %s | %s |" % (name, " | ".join(cells),
                                          rv + (ratio_suffix if rv != "–" else "")))
 
@@ -589,6 +617,16 @@ def table(a, results):
         proxy_only=True)
     row("RSS per idle session, %d sessions, fresh process" % a.idle, rss, digits=1, unit=" kB",
         proxy_only=True)
+    runs = ("rs", "rs_again", "es", "rtt", "tp", "msgs")
+
+    def busy(key):
+        return lambda r: 100 * statistics.mean(r[k][key] for k in runs)
+    row("core 0 in softirq (loopback receive, not in the proxy's CPU), % of the runs",
+        busy("_core0_softirq"), unit=" %", ratio_of=None)
+    row("core 0 busy with other processes, % of the runs", busy("_core0_other"),
+        unit=" %", ratio_of=None)
+    row("core 1 busy (load generator, echo backend, others), % of the runs", busy("_core1_busy"),
+        unit=" %", ratio_of=None)
     err = {t: sum(errors_of(r) for r in results[t]) for t in tg}
     rows.append("| errors and unfinished sessions, all runs | %s | |" % " | ".join(
         str(err[t]) for t in tg))
