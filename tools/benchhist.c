@@ -45,10 +45,12 @@ uint64_t bhist_quantile(const struct bhist *h, double q)
     rank = (uint64_t)ceil(q * (double)h->count);
     if (rank < 1)
         rank = 1;
+    if (rank >= h->count)
+        return h->max;          /* exact, and past the last bucket's range too */
     for (unsigned b = 0; b < BHIST_BUCKETS; b++) {
         seen += h->b[b];
         if (seen >= rank) {
-            uint64_t v = value_of(b);
+            uint64_t v = b == BHIST_BUCKETS - 1 ? h->max : value_of(b);
             return v < h->max ? v : h->max;
         }
     }
