@@ -1318,6 +1318,22 @@ static void parse_opts(struct opts *o, int argc, char **argv)
         die("--size must be at least 1 when messages are sent");
 }
 
+/* An event base whose epoll changes are batched until the next
+ * epoll_wait: an event enabled and disabled in between costs no syscall,
+ * and a connection's read and write interest go in with one epoll_ctl. */
+static struct event_base *new_base(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *base;
+
+    if (!cfg)
+        return NULL;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
+}
+
 static void serve_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
@@ -1326,7 +1342,7 @@ static void serve_stop_cb(evutil_socket_t fd, short what, void *arg)
 
 static int serve(const char *addr)
 {
-    struct event_base *base = event_base_new();
+    struct event_base *base = new_base();
     struct event *si, *st;
     struct bench_echo *e;
     char err[256];
@@ -1392,7 +1408,7 @@ int main(int argc, char **argv)
         b->payload[i] = (unsigned char)('a' + b->payload[i] % 26);
     b->ring = b->o.msg_rate > 0 ? 64 : b->o.pipeline;
 
-    if (!(b->base = event_base_new()))
+    if (!(b->base = new_base()))
         die("event_base_new failed");
     tv = tv_of(b->o.timeout);
     b->common_timeout = event_base_init_common_timeout(b->base, &tv);
