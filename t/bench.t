@@ -3,8 +3,10 @@
 # echo backend): handshake and echo mode with --json, each run's counts
 # cross-checked against each other and against the gateway's /metrics;
 # tokens from every source the gateway reads; an invalid token file turns
-# every handshake into a 401 that the backend never sees; the exit status
-# of a run that reaches nothing and of a bad command line.
+# every handshake into a 401 that the backend never sees; what a backend
+# reached directly receives (tokens in order, source addresses), a wrong
+# accept key; the exit status of a run that reaches nothing and of a bad
+# command line.
 
 import json
 import os
@@ -184,6 +186,31 @@ if res:
     is_(res["errors"], {"http_401": res["handshakes"]}, "invalid tokens: every handshake is a 401")
 time.sleep(0.05)
 is_(pybe.nconn - before, 0, "invalid tokens: the backend saw no connection")
+
+# --- what goes on the wire, seen by a backend reached directly: one token
+# per handshake in file order, in the query or the Authorization header,
+# source addresses in turn; and a 101 with a wrong accept key is caught.
+toks = open(good).read().split()
+wire = start_backend()
+rc, res, err = bench(["-q", "-c", "1", "-n", "6", "--sources", "3", "--messages", "1",
+                      "--token-in", "query:tok", "-t", good,
+                      "ws://%s/chat?room=1" % wire.addr])
+ok(rc == 0 and res and res["handshakes_ok"] == 6 and res["errors"] == {} and wire.nconn == 6,
+   "direct to a backend: 6 handshakes, each with one echo, no error")
+is_([c.target for c in wire.conns], ["/chat?room=1&tok=%s" % t for t in toks[:6]],
+    "the query carries the next token of the file each time")
+is_(sorted(set(c.peer.rsplit(":", 1)[0] for c in wire.conns)), ["127.0.0.1", "127.0.0.2", "127.0.0.3"],
+    "--sources 3: connections come from 127.0.0.1, .2 and .3")
+n0 = wire.nconn
+rc, res, err = bench(["-q", "-c", "1", "-n", "3", "-t", good, "ws://%s/x" % wire.addr])
+is_([c.header("Authorization") for c in wire.conns[n0:]], ["Bearer %s" % t for t in toks[:3]],
+    "bearer: Authorization carries the tokens in order")
+liar = start_backend(response=b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                     b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+rc, res, err = bench(["-q", "-c", "2", "-n", "4", "ws://%s/" % liar.addr])
+ok(res and res["handshakes_ok"] == 0 and res["errors"] == {"bad_accept": 4},
+   "a 101 with another key's accept value counts as bad_accept (%r)" % (res and res["errors"]))
 
 # --- exit status: nothing listening, and a bad command line.
 dead = free_port()
