@@ -5,7 +5,7 @@
  * signature) is built by hand with OpenSSL.
  *
  *   jwtmint -a ALG [-k KEYFILE] [-K KID] [-H HEADER_JSON] [-c CLAIMS_JSON]
- *           [-e EXP_IN_SECONDS] [-i]
+ *           [-e EXP_IN_SECONDS] [-i] [-n COUNT]
  *
  * -a  HS256/384/512 (KEYFILE: raw secret bytes, exactly as stored, so
  *     "-a HS256 -k rsa.pub" makes the key-confusion forgery), RS256/384/512
@@ -16,6 +16,8 @@
  * -H  JSON object merged into the header last. It may even set "alg": the
  *     token is still signed as -a says, so -a RS256 -H '{"alg":"HS256"}'
  *     crafts a header/signature mismatch.
+ * -n  N tokens, one per line, each with its own random "jti" (for the
+ *     benchmarks' never-seen tokens, without a process per token).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -32,6 +34,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 
 #include "util.h"
 
@@ -83,13 +86,14 @@ static void die(const char *fmt, ...)
 static void usage(FILE *f)
 {
     fputs("usage: jwtmint -a ALG [-k KEYFILE] [-K KID] [-H HEADER_JSON] [-c CLAIMS_JSON]\n"
-          "               [-e EXP_IN_SECONDS] [-i]\n"
+          "               [-e EXP_IN_SECONDS] [-i] [-n COUNT]\n"
           "  ALG: HS256 HS384 HS512 (KEYFILE = raw secret), RS256 RS384 RS512,\n"
           "       ES256 ES384 ES512 (KEYFILE = PEM private key), none (no key)\n"
           "  -K KID header kid; -c claims object (default {}); -e N: exp = now + N\n"
           "  (N may be negative); -i: iat = now; -H object merged into the header\n"
           "  last: it may set \"alg\" to lie about the signature, which is still\n"
-          "  made as -a says (for crafting attack tokens)\n", f);
+          "  made as -a says (for crafting attack tokens); -n N: N tokens, one per\n"
+          "  line, each with its own random jti\n", f);
 }
 
 static unsigned char *read_all(const char *path, size_t *lenp)
@@ -258,11 +262,12 @@ int main(int argc, char **argv)
     const struct alg *a = NULL;
     long long exp_in = 0;
     int have_exp = 0, set_iat = 0, opt;
+    long count = 1;
     unsigned char *key = NULL;
     size_t keylen = 0;
     char *tok, *end;
 
-    while ((opt = getopt(argc, argv, "a:k:K:H:c:e:ih")) != -1) {
+    while ((opt = getopt(argc, argv, "a:k:K:H:c:e:in:h")) != -1) {
         switch (opt) {
         case 'a': algname = optarg; break;
         case 'k': keyfile = optarg; break;
@@ -277,6 +282,12 @@ int main(int argc, char **argv)
             have_exp = 1;
             break;
         case 'i': set_iat = 1; break;
+        case 'n':
+            errno = 0;
+            count = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || count < 1 || count > 10000000)
+                die("-n: want a count from 1 to 10000000: %s", optarg);
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
@@ -313,12 +324,24 @@ int main(int argc, char **argv)
         json_decref(extra);
     }
 
-    if (a->fam == FAM_NONE || json_object_get(hdr, "alg"))
-        tok = mint_by_hand(a, key, keylen, hdr, claims);
-    else
-        tok = mint_libjwt(a, key, keylen, hdr, claims);
-    printf("%s\n", tok);
-    free(tok);
+    for (long i = 0; i < count; i++) {
+        if (count > 1) {
+            unsigned char r[12];
+            char jti[2 * sizeof r + 1];
+
+            if (RAND_bytes(r, sizeof r) != 1)
+                die("RAND_bytes failed");
+            for (size_t k = 0; k < sizeof r; k++)
+                snprintf(jti + 2 * k, 3, "%02x", r[k]);
+            json_object_set_new(claims, "jti", json_string(jti));
+        }
+        if (a->fam == FAM_NONE || json_object_get(hdr, "alg"))
+            tok = mint_by_hand(a, key, keylen, hdr, claims);
+        else
+            tok = mint_libjwt(a, key, keylen, hdr, claims);
+        printf("%s\n", tok);
+        free(tok);
+    }
     json_decref(hdr);
     json_decref(claims);
     if (key) {
