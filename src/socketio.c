@@ -35,7 +35,6 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "accesslog.h"
 #include "config.h"
 #include "connlimit.h"
 #include "http.h"
