@@ -5,7 +5,9 @@
 # requests. Raw requests against the plain HTTP backend first (every
 # preflight also asserts that the backend saw nothing), then headless
 # Chromium: a page on one origin fetch()es the gateway on another with a
-# bearer header and reads the JSON; a page on a foreign origin is refused.
+# bearer header and reads the JSON, and socket.io-client polls a real
+# socket.io server (no CORS of its own) with the token in extraHeaders; a
+# page on a foreign origin is refused and no backend hears of it.
 
 import http.server
 import json
@@ -19,8 +21,10 @@ import threading
 sys.dont_write_bytecode = True   # keep t/lib free of __pycache__ (EXTRA_DIST ships it)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from httpbackend import HTTPBackend  # noqa: E402
-from wsgatetest import (BASE_JWT, BIN, SRCDIR, TMP, Gateway, _backends, check, claims, done,  # noqa: E402
-                        is_, main_conf, mint, no_new_request, ok, reject_problems, run, skip,
+from redistest import Proxy  # noqa: E402
+from wsgatetest import (BASE_JWT, BIN, SRCDIR, TMP, Gateway, _backends, _procs, check, claims,  # noqa: E402
+                        done, is_, main_conf, mint, no_new_conn, no_new_request, ok, reject_problems, run,
+                        skip,
                         wait_for, write_file)
 
 hb = HTTPBackend().start()
@@ -30,11 +34,19 @@ _backends.append(hb)
 # for the foreign site (localhost:P is a different origin).
 
 
+SIO_CLIENT = os.path.join(SRCDIR, "t", "interop", "node_modules", "socket.io-client", "dist",
+                          "socket.io.min.js")
+
+
 class Pages(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        ctype = "text/html"
         data = b"<!doctype html><title>cors</title><p>app</p>"
+        if self.path == "/socket.io.min.js":
+            ctype = "text/javascript"
+            data = open(SIO_CLIENT, "rb").read()
         self.send_response(200)
-        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -523,6 +535,9 @@ elif not os.path.isdir(os.path.join(INTEROP, "node_modules", "playwright-core"))
     missing = "t/interop/node_modules missing (bash contrib/install-deps.sh --test)"
 elif not os.path.exists(CHROMIUM):
     missing = "%s not installed" % CHROMIUM
+MODS = os.path.join(SRCDIR, "contrib", "examples", "nestjs-chat", "node_modules")
+if not missing and not os.path.isdir(os.path.join(MODS, "socket.io")):
+    missing = "contrib/examples/nestjs-chat/node_modules missing (bash contrib/install-deps.sh --test)"
 
 
 def browser(cases):
@@ -538,7 +553,10 @@ def browser(cases):
 if missing:
     for n in ("chromium ran every case", "chromium, app origin: GET with a bearer header",
               "chromium, app origin: PUT with a JSON body", "chromium: no preflight reached the backend",
-              "chromium, foreign origin: refused", "chromium, foreign origin: the backend saw nothing"):
+              "chromium, foreign origin: refused", "chromium, foreign origin: the backend saw nothing",
+              "chromium, socket.io polling with extraHeaders: connected",
+              "chromium, socket.io: the backend saw the identity",
+              "chromium, socket.io from a foreign origin: refused, the backend saw nothing"):
         skip(n, missing)
 else:
     GWURL = "http://127.0.0.1:%d" % gw.port
@@ -568,6 +586,56 @@ else:
     ok("error" in res[0] and "json" not in res[0], "chromium, foreign origin: refused, the page reads nothing",
        res[0])
     check("chromium, foreign origin: the backend saw nothing", nothing_upstream(snap))
+
+    # socket.io polling from the page, the token in extraHeaders, against
+    # a real socket.io 4 server that knows nothing of CORS.
+    sio_log = os.path.join(TMP, "siobackend.log")
+    sio = subprocess.Popen([NODE, os.path.join(SRCDIR, "t", "lib", "siobackend.js"), MODS],
+                           stdout=open(sio_log, "wb"), stderr=open(sio_log + ".err", "wb"),
+                           stdin=subprocess.DEVNULL)
+    _procs.append(sio)
+
+    def sio_events(ev):
+        out = []
+        for ln in open(sio_log).read().splitlines():
+            try:
+                e = json.loads(ln)
+            except ValueError:
+                continue
+            if e.get("ev") == ev:
+                out.append(e)
+        return out
+
+    sio_port = wait_for(lambda: next((e["port"] for e in sio_events("listening")), None), 20, 0.05)
+    # Through a counting forwarder, so that a refusal can be shown to have
+    # opened no connection to it.
+    sio_px = Proxy(sio_port or 1)
+    gw2 = Gateway(main_conf() + BASE_JWT + """\
+route /socket.io/ {
+    upstream %s;
+    plain_http on;
+    cors on;
+    origins "http://127.0.0.1:%d";
+    identity_header sub X-Auth-Sub;
+}
+""" % (sio_px.addr, PAGE_PORT), name="cors-sio")
+    sio_page = "http://127.0.0.1:%d/socket.io.min.js" % PAGE_PORT
+    res = browser([{"page": APP_PAGE, "url": "http://127.0.0.1:%d" % gw2.port, "token": BROWSER,
+                    "sio": sio_page}])
+    ok(res[0].get("welcome") is not None and res[0].get("transport") == "polling",
+       "chromium, socket.io polling with extraHeaders from another origin: connected, welcome read",
+       res[0])
+    ok([e.get("sub") for e in sio_events("nsp")] == ["browser-user"],
+       "chromium, socket.io: the backend saw one connection, with the identity from the token",
+       sio_events("nsp"))
+    n_px = sio_px.nconn
+    res = browser([{"page": "http://localhost:%d/app.html" % PAGE_PORT,
+                    "url": "http://127.0.0.1:%d" % gw2.port, "token": BROWSER,
+                    "sio": "http://localhost:%d/socket.io.min.js" % PAGE_PORT}])
+    check("chromium, socket.io from a foreign origin: refused by the Origin check, the backend saw nothing",
+          ([] if "error" in res[0] else ["not refused: %r" % (res[0],)])
+          + ([] if '"reason":"origin_not_allowed"' in gw2.log() else ["no origin_not_allowed in the log"])
+          + no_new_conn(sio_px, n_px))
 
 pages.shutdown()
 done()

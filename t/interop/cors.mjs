@@ -1,9 +1,12 @@
 // Headless Chromium (Debian's, through playwright-core) for t/cors.t: for
 // each case it opens a page and runs fetch() in it against the gateway on
 // another origin, with a bearer header and credentials: 'include', and
-// prints one JSON line: {status, json, exposed} or {error}. The
-// assertions are t/cors.t's, since only it sees the backend.
-// Input: CORS_CASES, a JSON list of {page, url, token, method, body}.
+// prints one JSON line: {status, json, exposed} or {error}. A case with
+// "sio" (the socket.io client's URL on the page's server) connects
+// socket.io-client instead, polling only, the token in extraHeaders:
+// {welcome, transport} or {error}. The assertions are t/cors.t's, since
+// only it sees the backends.
+// Input: CORS_CASES, a JSON list of {page, url, token, method, body, sio}.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,7 +28,26 @@ try {
     const console = [];
     page.on('console', (m) => console.push(m.text()));
     await page.goto(c.page);
-    const r = await page.evaluate(async (c) => {
+    if (c.sio) await page.addScriptTag({ url: c.sio });
+    const r = c.sio ? await page.evaluate((c) => new Promise((resolve) => {
+      // eslint-disable-next-line no-undef
+      const s = io(c.url, {
+        transports: ['polling'], withCredentials: true, reconnection: false,
+        extraHeaders: { Authorization: `Bearer ${c.token}` },
+      });
+      const timer = setTimeout(() => { s.close(); resolve({ error: 'no welcome in 10s' }); }, 10000);
+      s.on('welcome', (w) => {
+        clearTimeout(timer);
+        const transport = s.io.engine.transport.name;
+        s.close();
+        resolve({ welcome: w, transport });
+      });
+      s.on('connect_error', (e) => {
+        clearTimeout(timer);
+        s.close();
+        resolve({ error: `connect_error: ${e.message}` });
+      });
+    }), c) : await page.evaluate(async (c) => {
       const opt = {
         method: c.method,
         credentials: 'include',
