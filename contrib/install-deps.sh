@@ -2,7 +2,8 @@
 # Installs what building wsgate needs on Debian 12 (or a close relative);
 # with --test, also everything the whole test suite needs: the Debian
 # packages of the interop, peer and fuzz tests (Chromium, node, clang with
-# libFuzzer, haproxy, nginx, redis-sentinel, systemd-analyze) and the npm
+# libFuzzer, haproxy, nginx, redis-sentinel, systemd-analyze, and dpkg-dev
+# and debhelper to build the Debian package) and the npm
 # packages of t/interop and of the NestJS example, from their committed
 # lockfiles. Does nothing when everything is already there. Needs root or
 # sudo only when a Debian package is missing.
@@ -13,7 +14,7 @@ pkgs="autoconf automake pkg-config make gcc libc6-dev libevent-dev libssl-dev
       libjwt-dev libjansson-dev libhiredis-dev redis-server python3 python3-websockets
       openssl ca-certificates"
 test_pkgs="logrotate python3-yaml chromium nodejs npm clang libclang-rt-14-dev
-           haproxy nginx redis-sentinel systemd"
+           haproxy nginx redis-sentinel systemd dpkg-dev debhelper"
 
 want="$pkgs"
 [ "${1:-}" = "--test" ] && want="$pkgs $test_pkgs"

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "cors.h"
 #include "http.h"
 #include "jwks.h"
 #include "origin.h"
@@ -116,6 +117,15 @@ int admit_request(const struct config *cfg, const struct http_request *req,
     if (h && (http_request_header_count(req, "Origin") != 1 ||
               !origin_allowed(a->route, h->value, h->value_len)))
         return reject(a, 403, "origin_not_allowed", OC_ORIGIN_NOT_ALLOWED, "origin not allowed");
+    /* A preflight carries no credentials by design (SPEC §10): on a cors
+     * route the intake answers it itself, nothing goes upstream. */
+    if (a->route->cors && a->plain_http && cors_is_preflight(req)) {
+        size_t olen;
+        if (!cors_origin(req, &olen))
+            return reject(a, 403, "origin_not_allowed", OC_ORIGIN_NOT_ALLOWED, "origin not allowed");
+        a->preflight = 1;
+        return 0;
+    }
 
     if (!a->route->auth)
         return 0;

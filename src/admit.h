@@ -24,6 +24,7 @@ struct admission {
     int have_claims;
     int plain_http;                 /* admitted as a plain HTTP request (SPEC §10), not an upgrade */
     int sio_pending;                /* socketio route, no HTTP-level token: CONNECT decides */
+    int preflight;                  /* cors route: a CORS preflight, Origin allowed, no token asked */
 };
 
 /* Runs SPEC §3 steps 2-7 on a parsed request whose path went through
@@ -32,7 +33,9 @@ struct admission {
  * on, a request whose Upgrade header does not name "websocket" skips the
  * upgrade check (step 3) and, when admitted, has a->plain_http set. On a
  * route with socketio on, a request without any token is admitted with
- * a->sio_pending set and no claims (route claims wait for the CONNECT). */
+ * a->sio_pending set and no claims (route claims wait for the CONNECT).
+ * On a route with cors on, a CORS preflight whose Origin is allowed is
+ * admitted after the Origin check with a->preflight set: no token. */
 int admit_request(const struct config *cfg, const struct http_request *req,
                   int64_t now, struct admission *a);
 void admission_clear(struct admission *a);

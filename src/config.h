@@ -67,6 +67,7 @@ struct route {
     int auth;                       /* default on */
     int plain_http;                 /* proxy non-upgrade HTTP/1.1 requests (SPEC §10); default off */
     int socketio;                   /* socket.io CONNECT authentication (implies plain_http); default off */
+    int cors;                       /* answer CORS preflights, CORS headers on responses (needs plain_http) */
     struct nsp_claim_req *nsp_require; /* socketio_require_claim, all for a namespace must hold */
     size_t nnsp_require;
     unsigned rr_next;               /* round-robin cursor, atomic add */

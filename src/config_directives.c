@@ -646,6 +646,11 @@ static int set_route(struct parser *ps, const struct directive *d, struct word *
                     r->prefix);
     if (r->socketio)
         r->plain_http = 1;          /* the polling transport is plain HTTP */
+    /* A preflight is a plain request; on an upgrade-only route it could
+     * never reach the gateway's answer. */
+    if (r->cors && !r->plain_http)
+        return conf_fail(ps, r->line, "route \"%.200s\": \"cors on\" needs \"plain_http on\"",
+                         r->prefix);
     return 0;
 }
 
@@ -861,6 +866,7 @@ static const struct directive directives[] = {
     { "plain_http", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, plain_http), 0, 0 },
     { "socketio", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, socketio), 0, 0 },
     { "socketio_require_claim", CTX_ROUTE, 3, 3, D_MULTI, set_nsp_claim, 0, 0, 0 },
+    { "cors", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, cors), 0, 0 },
 };
 
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))

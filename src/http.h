@@ -89,6 +89,8 @@ int http_write_reject(struct evbuffer *out, int status, const char *code,
 int http_write_error(struct evbuffer *out, int status, const char *code, const char *desc,
                      const char *const *extra_headers, int close);
 const char *http_reason(int status);
+/* 1 for a character of an RFC 9110 token (a header or method name). */
+int http_tchar(unsigned char c);
 
 /* Offset just past the CRLFCRLF ending a head in buf, or 0 if absent. */
 size_t http_head_end(const char *buf, size_t len);

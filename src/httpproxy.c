@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "cors.h"
 #include "forward.h"
 #include "http.h"
 #include "httpframe.h"
@@ -327,24 +328,31 @@ static void exchange_done(struct session *s)
 }
 
 /* The final response head, re-written only where hop-by-hop: the
- * backend's Connection and Keep-Alive are its own business with us. */
+ * backend's Connection and Keep-Alive are its own business with us. On a
+ * cors route, a request from an allowed Origin gets our CORS headers in
+ * place of the backend's (SPEC §10). */
 static void send_head(struct session *s, const char *head, size_t len,
                       const struct http_response *r)
 {
     struct evbuffer *out = c_out(s);
     const char *eol = memchr(head, '\r', len);
-    size_t before = evbuffer_get_length(out);
+    size_t before = evbuffer_get_length(out), olen;
+    int cors = s->adm.route->cors && cors_origin(&s->req, &olen);
 
     evbuffer_add(out, head, (size_t)(eol - head) + 2);
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct http_header *h = &r->headers[i];
         if (hop_by_hop(h->name, h->name_len) || named_by_connection(r->headers, r->nheaders, h))
             continue;
+        if (cors && cors_replaces(h->name, h->name_len))
+            continue;
         evbuffer_add(out, h->name, h->name_len);
         evbuffer_add(out, ": ", 2);
         evbuffer_add(out, h->value, h->value_len);
         evbuffer_add(out, "\r\n", 2);
     }
+    if (cors)
+        cors_write_response(out, &s->req, r);
     if (s->hx->client_close)
         evbuffer_add(out, "Connection: close\r\n", 19);
     evbuffer_add(out, "\r\n", 2);

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "connlimit.h"
+#include "cors.h"
 #include "http.h"
 #include "httpframe.h"
 #include "httpproxy.h"
@@ -46,6 +47,39 @@ static void reject_from_admission(struct session *s)
     session_reject(s, a->reason, a->status, a->code, a->desc, extra);
 }
 
+/* A CORS preflight on a cors route, its Origin allowed (SPEC §10): the
+ * answer is ours, before any token or upstream. The connection stays
+ * open only for a client that reads its answers as they come: no body,
+ * nothing pipelined behind, earlier answers gone out. So a client that
+ * never reads makes us hold at most a head's worth, and the next request
+ * starts from its own read, never from inside this one. */
+static void answer_preflight(struct session *s)
+{
+    struct evbuffer *out = bufferevent_get_output(s->client);
+    const struct http_header *cl = http_request_header(&s->req, "Content-Length");
+    int keep = s->req.version_minor == 1 && s->cfg->keepalive_timeout_ms > 0 &&
+               !http_request_header(&s->req, "Transfer-Encoding") &&
+               (!cl || (cl->value_len == 1 && cl->value[0] == '0')) &&
+               evbuffer_get_length(bufferevent_get_input(s->client)) == 0 &&
+               evbuffer_get_length(out) <= s->cfg->max_header_size;
+
+    for (size_t i = 0; keep && i < s->req.nheaders; i++)
+        if (util_strieq(s->req.headers[i].name, s->req.headers[i].name_len, "Connection") &&
+            util_list_has_token(s->req.headers[i].value, s->req.headers[i].value_len, "close"))
+            keep = 0;
+    s->status = 204;
+    s->end_cause = OC_CORS_PREFLIGHT;
+    if (cors_write_preflight(out, &s->req, !keep) < 0)
+        keep = 0;
+    slog(LOG_DEBUG, s, "cors preflight answered, route %s", s->adm.route->prefix);
+    if (!keep) {
+        session_end(s, OC_CORS_PREFLIGHT);
+        return;
+    }
+    session_log_access(s);
+    session_next_request(s);
+}
+
 static void head_received(struct session *s)
 {
     char err[160];
@@ -70,6 +104,10 @@ static void head_received(struct session *s)
     if (admit_request(s->cfg, &s->req, util_wall_s(), &s->adm)) {
         slog(LOG_INFO, s, "rejected %d %s: %s", s->adm.status, outcome_name(s->adm.reason), s->adm.desc);
         reject_from_admission(s);
+        return;
+    }
+    if (s->adm.preflight) {
+        answer_preflight(s);
         return;
     }
     if (s->cfg->max_sessions_per_subject > 0 && s->adm.have_claims && s->adm.claims.sub) {

@@ -173,6 +173,14 @@ static int host_matches(const struct origin_parts *pat, const struct origin_part
         && memcmp(org->host + ol - pl, pat->host, pl) == 0;
 }
 
+int origin_serialized(const char *origin, size_t len)
+{
+    struct origin_parts o;
+    const char *why;
+
+    return origin_parse(origin, len, 0, &o, &why) == 0;
+}
+
 int origin_allowed(const struct route *r, const char *origin, size_t len)
 {
     struct origin_parts org, pat;

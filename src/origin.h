@@ -13,5 +13,8 @@ struct route;
 char *origin_pattern_normalize(const char *pattern, char *err, size_t errlen);
 /* 1 when the Origin header value is allowed by the route, else 0. */
 int origin_allowed(const struct route *r, const char *origin, size_t len);
+/* 1 when the Origin header value is a well-formed origin ("null", or
+ * scheme://host[:port] as browsers send it), whatever the route allows. */
+int origin_serialized(const char *origin, size_t len);
 
 #endif

@@ -55,6 +55,7 @@
     X(UPSTREAM_BAD_RESPONSE, "upstream_bad_response", 0) \
     X(CONTENT_TOO_LARGE, "content_too_large", 0) \
     X(SERVICE_UNAVAILABLE, "service_unavailable", 0) \
+    X(CORS_PREFLIGHT, "cors_preflight", 0) \
     X(OTHER, "other", OC_REJECT | OC_CLOSE)
 
 enum outcome {

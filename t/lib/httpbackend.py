@@ -14,6 +14,9 @@
 #   /connclose    200 with Content-Length and Connection: close, then closes
 #   /badchunk     a chunked response with a malformed chunk size
 #   /sleep/MS     answers after MS milliseconds
+#   /cors...      the /echo answer with CORS headers of its own (Access-Control-
+#                 Allow-Origin *, -Credentials false, Vary: Accept-Encoding,
+#                 Access-Control-Expose-Headers: X-Backend)
 
 import json
 import os
@@ -255,6 +258,10 @@ class HTTPBackend:
         extra = b""
         if t.startswith("/connclose"):
             extra = b"Connection: close\r\n"
+        if t.startswith("/cors"):
+            conn_hdr += (b"Access-Control-Allow-Origin: *\r\nAccess-Control-Allow-Credentials: false\r\n"
+                         b"Vary: Accept-Encoding\r\nAccess-Control-Expose-Headers: X-Backend\r\n"
+                         b"X-Backend: yes\r\n")
         if r.method == "HEAD":
             s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
                       b"%s%s\r\n" % (len(body), conn_hdr, extra))
