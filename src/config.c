@@ -50,6 +50,10 @@ static int alg_fits_key(int alg, const struct key *k)
         return k->type == KEY_EC && k->curve_nid == NID_secp384r1;
     case JWT_ES512:
         return k->type == KEY_EC && k->curve_nid == NID_secp521r1;
+    case JWT_PS256: case JWT_PS384: case JWT_PS512:
+        return k->type == KEY_RSA;
+    case JWT_EDDSA:
+        return k->type == KEY_ED25519;
     default:
         return 0;
     }

@@ -542,8 +542,10 @@ static void test_errors(void)
         MIN_LISTEN "jwt { algorithms RS256 none; }\n" MIN_ROUTE);
     BAD("algorithms NONE", "2: \"none\" can never be allowed",
         MIN_LISTEN "jwt { algorithms NONE; }\n" MIN_ROUTE);
-    BAD("algorithms unknown", "2: unknown algorithm \"PS256\"",
-        MIN_LISTEN "jwt { algorithms PS256; }\n" MIN_ROUTE);
+    BAD("algorithms unknown", "2: unknown algorithm \"PS257\"",
+        MIN_LISTEN "jwt { algorithms PS257; }\n" MIN_ROUTE);
+    BAD("algorithms: EdDSA is case-sensitive", "2: unknown algorithm \"EDDSA\"",
+        MIN_LISTEN "jwt { algorithms EDDSA; }\n" MIN_ROUTE);
     BAD("algorithms lower-case", "2: unknown algorithm \"rs256\"",
         MIN_LISTEN "jwt { algorithms rs256; }\n" MIN_ROUTE);
     BAD("bad token source", "2: invalid token source \"foo:bar\": expected header:NAME, cookie:NAME, "
