@@ -22,6 +22,14 @@ enum jwt_alg {
 int jwt_alg_from_name(const char *name);
 const char *jwt_alg_name(int alg);
 
+/* Explain mode (wsgate -x): every verification step as it is decided,
+ * in order; result is "ok", "ok (detail)" or the reason, and never holds
+ * token or key bytes. */
+struct jwt_trace {
+    void (*step)(void *arg, const char *step, const char *result);
+    void *arg;
+};
+
 struct jwt_policy {
     unsigned algs;                  /* bit (1u << enum jwt_alg) per allowed alg */
     const struct keystore *keys;
@@ -33,6 +41,7 @@ struct jwt_policy {
     size_t nrequire_claims;
     const struct keystore *remote;  /* a second set searched together with keys (the
                                      * current remote JWKS, jwks.h); NULL when none */
+    const struct jwt_trace *trace;  /* NULL except in explain mode */
 };
 
 struct jwt_claims {
