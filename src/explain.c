@@ -203,7 +203,7 @@ int explain_run(const char *cfgpath, const char *path, const char *origin, FILE 
         fprintf(out, "%-16s %d %s: %s\n", "status", 401, "invalid_token", "malformed token");
         goto out_tok;
     }
-    if (cfg->jwks_url) {
+    if (cfg->jwks_url || cfg->oidc_discovery) {
         base = event_base_new();
         if (!base || jwks_attach(base, cfg, err, sizeof(err)) < 0) {
             fprintf(stderr, "wsgate: %s\n", base ? err : "cannot create an event loop");
