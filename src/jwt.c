@@ -363,6 +363,16 @@ static int64_t sat_add(int64_t a, int64_t b)
     return a + b;
 }
 
+/* a - b, saturated: dates from a token may be anywhere in int64. */
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+    if (b < 0 && a > INT64_MAX + b)
+        return INT64_MAX;
+    if (b > 0 && a < INT64_MIN + b)
+        return INT64_MIN;
+    return a - b;
+}
+
 /* NumericDate may be fractional (RFC 7519 §2): floor it, saturating. */
 static int64_t num_floor(const json_t *v)
 {
@@ -489,22 +499,22 @@ static int check_claims(const struct jwt_policy *pol, const json_t *p, int64_t n
     trace(pol, "claim jti", c->jti ? "ok" : "ok (absent)");
     if (c->has_exp && now > sat_add(c->exp, leeway)) {
         trace(pol, "claim exp", "token expired (%llds ago, leeway %llds)",
-              (long long)(now - c->exp), (long long)leeway);
+              (long long)sat_sub(now, c->exp), (long long)leeway);
         return fail(err, errlen, "token expired");
     }
     if (c->has_exp)
-        trace(pol, "claim exp", "ok (expires in %llds)", (long long)(c->exp - now));
+        trace(pol, "claim exp", "ok (expires in %llds)", (long long)sat_sub(c->exp, now));
     else
         trace(pol, "claim exp", "ok (absent: the token never expires)");
     if (c->has_nbf && sat_add(now, leeway) < c->nbf) {
         trace(pol, "claim nbf", "token not yet valid (valid in %llds, leeway %llds)",
-              (long long)(c->nbf - now), (long long)leeway);
+              (long long)sat_sub(c->nbf, now), (long long)leeway);
         return fail(err, errlen, "token not yet valid");
     }
     trace(pol, "claim nbf", c->has_nbf ? "ok" : "ok (absent)");
     if (c->has_iat && c->iat > sat_add(now, leeway)) {
         trace(pol, "claim iat", "token issued in the future (in %llds, leeway %llds)",
-              (long long)(c->iat - now), (long long)leeway);
+              (long long)sat_sub(c->iat, now), (long long)leeway);
         return fail(err, errlen, "token issued in the future");
     }
     trace(pol, "claim iat", c->has_iat ? "ok" : "ok (absent)");
