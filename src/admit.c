@@ -2,6 +2,7 @@
  * pure function: the session only acts on the verdict. */
 #include "admit.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,32 @@ static int reject(struct admission *a, int status, const char *code,
     a->reason = reason;
     snprintf(a->desc, sizeof(a->desc), "%s", desc);
     return status;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void trace(const struct jwt_trace *t, const char *step, const char *fmt, ...)
+{
+    char buf[320];
+    va_list ap;
+
+    if (!t)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    t->step(t->arg, step, buf);
+}
+
+static const char *source_kind(const struct token_source *src)
+{
+    switch (src->kind) {
+    case TS_AUTHORIZATION: return "header";
+    case TS_HEADER: return "header";
+    case TS_COOKIE: return "cookie";
+    case TS_QUERY: return "query";
+    case TS_SUBPROTOCOL: return "subprotocol";
+    }
+    return "?";
 }
 
 /* SPEC §3 step 3: a WebSocket opening handshake, and nothing that could
@@ -73,19 +100,29 @@ static int wants_websocket(const struct http_request *req)
     return 0;
 }
 
-static int claims_hold(const struct route *r, const struct jwt_claims *c, const char **failed)
+static int claims_hold(const struct route *r, const struct jwt_claims *c, const char **failed,
+                       const struct jwt_trace *t)
 {
     for (size_t i = 0; i < r->nrequire; i++) {
         if (!jwt_claim_matches(c, r->require[i].claim, r->require[i].value)) {
             *failed = r->require[i].claim;
+            trace(t, "route claims", "claim %s does not match (require_claim %s %s)",
+                  r->require[i].claim, r->require[i].claim, r->require[i].value);
             return 0;
         }
     }
+    trace(t, "route claims", r->nrequire ? "ok (%zu require_claim)" : "ok (none required)", r->nrequire);
     return 1;
 }
 
 int admit_request(const struct config *cfg, const struct http_request *req,
                   int64_t now, struct admission *a)
+{
+    return admit_request_trace(cfg, req, now, a, NULL);
+}
+
+int admit_request_trace(const struct config *cfg, const struct http_request *req,
+                        int64_t now, struct admission *a, const struct jwt_trace *t)
 {
     const struct http_header *h;
     char why[128];
@@ -97,26 +134,36 @@ int admit_request(const struct config *cfg, const struct http_request *req,
     if (!req->path_normalized)
         return reject(a, 400, "bad_request", OC_BAD_REQUEST, "request path not normalised");
     a->route = config_route(cfg, req->path, req->path_len);
-    if (!a->route)
+    if (!a->route) {
+        trace(t, "route", "no route for this path");
         return reject(a, 404, "not_found", OC_NO_ROUTE, "no route for this path");
+    }
+    trace(t, "route", "ok (route %s, line %d)", a->route->prefix, a->route->line);
     if (a->route->plain_http && !wants_websocket(req))
         a->plain_http = 1;
-    else if (check_upgrade(req, a))
+    else if (check_upgrade(req, a)) {
+        trace(t, "upgrade", "%s", a->desc);
         return a->status;
+    }
     if (a->route->socketio) {
         /* Every request of a socketio route is Engine.IO 4, its parameters
          * read as engine.io reads them: earlier protocols join "/" without
          * a CONNECT and read namespaces as URLs, and JSONP bodies are
          * form-encoded (SPEC §10). */
         struct sio_query q;
-        if (socketio_parse_query(req->query, req->query_len, &q, why, sizeof(why)) != 0)
+        if (socketio_parse_query(req->query, req->query_len, &q, why, sizeof(why)) != 0) {
+            trace(t, "engine.io query", "%s", why);
             return reject(a, 400, "bad_request", OC_BAD_ENGINEIO, why);
+        }
     }
 
     h = http_request_header(req, "Origin");
     if (h && (http_request_header_count(req, "Origin") != 1 ||
-              !origin_allowed(a->route, h->value, h->value_len)))
+              !origin_allowed(a->route, h->value, h->value_len))) {
+        trace(t, "origin", "origin not allowed (not in the route's origins)");
         return reject(a, 403, "origin_not_allowed", OC_ORIGIN_NOT_ALLOWED, "origin not allowed");
+    }
+    trace(t, "origin", h ? "ok" : "ok (no Origin: a non-browser client)");
     /* A preflight carries no credentials by design (SPEC §10): on a cors
      * route the intake answers it itself, nothing goes upstream. */
     if (a->route->cors && a->plain_http && cors_is_preflight(req)) {
@@ -127,30 +174,39 @@ int admit_request(const struct config *cfg, const struct http_request *req,
         return 0;
     }
 
-    if (!a->route->auth)
+    if (!a->route->auth) {
+        trace(t, "token", "ok (not required: auth off)");
         return 0;
+    }
 
     if (!token_find(cfg->sources, cfg->nsources, req, &a->token)) {
         /* socket.io clients may send the token in their CONNECT packet
          * instead: the request goes on, and socketio.c lets nothing reach
          * a namespace before a CONNECT passes the same checks. */
         if (a->route->socketio) {
+            trace(t, "token", "ok (none here: the socket.io CONNECT must carry one)");
             a->sio_pending = 1;
             return 0;
         }
+        trace(t, "token", "no token (in none of the token_sources)");
         snprintf(a->www_auth, sizeof(a->www_auth), "Bearer realm=\"wsgate\"");
         return reject(a, 401, "missing_token", OC_MISSING_TOKEN, "no token");
     }
-    int vr = jwks_verify(cfg, a->token.token, a->token.len, now, &a->claims, why, sizeof(why));
-    if (vr == -2)
+    trace(t, "token", "ok (%s%s%s, %zu bytes)", source_kind(a->token.src),
+          a->token.src->name ? ":" : "", a->token.src->name ? a->token.src->name : "", a->token.len);
+    int vr = jwks_verify_trace(cfg, a->token.token, a->token.len, now, &a->claims, why,
+                               sizeof(why), t);
+    if (vr == -2) {
+        trace(t, "keys", "%s (the remote key set has not been fetched)", why);
         return reject(a, 503, "service_unavailable", OC_KEYS_UNAVAILABLE, why);
+    }
     if (vr != 0) {
         snprintf(a->www_auth, sizeof(a->www_auth),
                  "Bearer realm=\"wsgate\", error=\"invalid_token\", error_description=\"%s\"", why);
         return reject(a, 401, "invalid_token", OC_INVALID_TOKEN, why);
     }
     a->have_claims = 1;
-    if (!claims_hold(a->route, &a->claims, &failed)) {
+    if (!claims_hold(a->route, &a->claims, &failed, t)) {
         snprintf(why, sizeof(why), "claim %s does not match", failed);
         snprintf(a->www_auth, sizeof(a->www_auth),
                  "Bearer realm=\"wsgate\", error=\"insufficient_scope\", error_description=\"%s\"", why);

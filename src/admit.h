@@ -38,6 +38,11 @@ struct admission {
  * admitted after the Origin check with a->preflight set: no token. */
 int admit_request(const struct config *cfg, const struct http_request *req,
                   int64_t now, struct admission *a);
+/* The same decision, reporting each step to trace as it is taken (explain
+ * mode, wsgate -x): route, origin, token, then jwt.c's steps, then each
+ * route claim. NULL trace: admit_request. */
+int admit_request_trace(const struct config *cfg, const struct http_request *req,
+                        int64_t now, struct admission *a, const struct jwt_trace *trace);
 void admission_clear(struct admission *a);
 
 #endif

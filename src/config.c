@@ -50,6 +50,10 @@ static int alg_fits_key(int alg, const struct key *k)
         return k->type == KEY_EC && k->curve_nid == NID_secp384r1;
     case JWT_ES512:
         return k->type == KEY_EC && k->curve_nid == NID_secp521r1;
+    case JWT_PS256: case JWT_PS384: case JWT_PS512:
+        return k->type == KEY_RSA;
+    case JWT_EDDSA:
+        return k->type == KEY_ED25519;
     default:
         return 0;
     }
@@ -86,12 +90,18 @@ static int validate(struct parser *ps)
         if (have_hmac)
             cfg->policy.algs |= 1u << JWT_HS256;
     }
-    if (auth_route && cfg->keys->nkeys == 0 && !cfg->jwks_url)
+    if (cfg->oidc_discovery && cfg->jwks_url)
+        return conf_fail(ps, ps->jwt_line, "oidc_discovery and jwks_url exclude each other "
+                         "(the discovery document names the jwks_uri)");
+    if (cfg->oidc_discovery && !cfg->issuer)
+        return conf_fail(ps, ps->jwt_line, "oidc_discovery needs issuer: the discovery "
+                         "document is only taken when its issuer equals it");
+    if (auth_route && cfg->keys->nkeys == 0 && !cfg->jwks_url && !cfg->oidc_discovery)
         return conf_fail(ps, auth_route->line,
                     "no keys configured (key_file, hmac_secret_file, jwks_url) but route \"%s\" "
                     "requires auth", auth_route->prefix);
     /* A remote set may bring keys for any allowed algorithm. */
-    if (auth_route && !cfg->jwks_url) {
+    if (auth_route && !cfg->jwks_url && !cfg->oidc_discovery) {
         int usable = 0;
         for (int alg = 0; alg < JWT_ALG_COUNT && !usable; alg++) {
             if (!(cfg->policy.algs & (1u << alg)))
@@ -213,6 +223,7 @@ static void config_free(struct config *cfg)
     free(cfg->error_log_path);
     keystore_free(cfg->keys);
     free(cfg->jwks_url);
+    free(cfg->oidc_discovery);
     free(cfg->jwks_ca_file);
     jwks_unref(cfg->jwks);
     free(cfg->issuer);

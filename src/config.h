@@ -138,6 +138,8 @@ struct config {
     /* Remote JWKS (jwks_url, jwks_refresh, jwks_min_refresh, jwks_ca_file,
      * jwks_startup_wait; src/jwks.h); jwks_url NULL when not configured. */
     char *jwks_url;                 /* one https:// URL */
+    char *oidc_discovery;           /* OpenID discovery document URL (https), whose
+                                     * jwks_uri is fetched instead; NULL when none */
     char *jwks_ca_file;             /* NULL: the system trust store */
     int64_t jwks_refresh_ms;        /* default 10m */
     int64_t jwks_min_refresh_ms;    /* default 30s: between fetches for unknown kids */

@@ -272,6 +272,20 @@ static int set_jwks_url(struct parser *ps, const struct directive *d, struct wor
     return 0;
 }
 
+static int set_oidc_discovery(struct parser *ps, const struct directive *d, struct word *a,
+                              int n, void *obj)
+{
+    struct config *cfg = obj;
+    struct jwks_url u;
+    char why[200];
+
+    if (jwks_url_parse(a[1].s, &u, why, sizeof(why)) < 0)
+        return conf_fail(ps, a[1].line, "oidc_discovery \"%.200s\": %s", a[1].s, why);
+    jwks_url_clear(&u);
+    cfg->oidc_discovery = util_xstrdup(a[1].s);
+    return 0;
+}
+
 static int set_jwks_ca_file(struct parser *ps, const struct directive *d, struct word *a, int n,
                             void *obj)
 {
@@ -846,6 +860,7 @@ static const struct directive directives[] = {
     { "token_sources", CTX_JWT, 1, ARGS_ANY, 0, set_token_sources, 0, 0, 0 },
     { "on_expiry", CTX_JWT, 1, 1, 0, set_on_expiry, 0, 0, 0 },
     { "jwks_url", CTX_JWT, 1, 1, 0, set_jwks_url, 0, 0, 0 },
+    { "oidc_discovery", CTX_JWT, 1, 1, 0, set_oidc_discovery, 0, 0, 0 },
     { "jwks_ca_file", CTX_JWT, 1, 1, 0, set_jwks_ca_file, 0, 0, 0 },
     { "jwks_refresh", CTX_JWT, 1, 1, 0, set_duration, FIELD(config, jwks_refresh_ms), 1000,
       DUR_MAX },

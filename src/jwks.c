@@ -157,13 +157,23 @@ void jwks_kick(struct jwks *j)
 int jwks_verify(const struct config *cfg, const char *token, size_t len, int64_t now,
                 struct jwt_claims *out, char *err, size_t errlen)
 {
+    return jwks_verify_trace(cfg, token, len, now, out, err, errlen, NULL);
+}
+
+int jwks_verify_trace(const struct config *cfg, const char *token, size_t len, int64_t now,
+                      struct jwt_claims *out, char *err, size_t errlen,
+                      const struct jwt_trace *trace)
+{
     struct jwt_policy pol;
     int rc;
 
-    if (!cfg->jwks)
+    if (!cfg->jwks && !trace)
         return jwt_verify(&cfg->policy, token, len, now, out, err, errlen);
     /* A copy of the policy on the stack: the configuration stays immutable. */
     pol = cfg->policy;
+    pol.trace = trace;
+    if (!cfg->jwks)
+        return jwt_verify(&pol, token, len, now, out, err, errlen);
     pol.remote = jwks_acquire(cfg->jwks);
     rc = jwt_verify(&pol, token, len, now, out, err, errlen);
     jwks_release(cfg->jwks);

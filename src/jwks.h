@@ -57,5 +57,10 @@ void jwks_share(struct jwks *to, struct jwks *from);
  * "signing keys not available yet", a 503). */
 int jwks_verify(const struct config *cfg, const char *token, size_t len, int64_t now,
                 struct jwt_claims *out, char *err, size_t errlen);
+/* The same, reporting each step to trace (explain mode; NULL: none). */
+struct jwt_trace;
+int jwks_verify_trace(const struct config *cfg, const char *token, size_t len, int64_t now,
+                      struct jwt_claims *out, char *err, size_t errlen,
+                      const struct jwt_trace *trace);
 
 #endif

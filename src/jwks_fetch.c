@@ -1,7 +1,9 @@
 /* Remote JWKS, the fetcher: a small HTTPS GET client on the main thread's
  * event_base (evdns, bufferevent_openssl with certificate and host name
  * checks, the shared strict HTTP framer) that keeps a published set
- * (jwks.c) fresh. A failed fetch keeps the last good set. */
+ * (jwks.c) fresh. With oidc_discovery, each fetch first reads the OpenID
+ * discovery document over the same client and takes its jwks_uri. A
+ * failed fetch keeps the last good set. */
 #include "jwks_fetch.h"
 
 #include <arpa/inet.h>
@@ -19,6 +21,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -299,8 +302,14 @@ struct dnsq {
 struct fetcher {
     struct event_base *base;
     struct jwks *j;                 /* one reference */
-    char *url_text;
+    char *url_text;                 /* the JWKS URL; NULL until discovery names one */
     struct jwks_url url;
+    char *disc_text;                /* oidc_discovery URL, NULL without */
+    struct jwks_url disc;
+    char *issuer;                   /* oidc_discovery: the document's issuer must equal it */
+    int discovering;                /* this attempt reads the discovery document */
+    struct jwks_url *target;        /* what this attempt connects to: &disc or &url */
+    const char *target_text;
     SSL_CTX *ctx;
     int64_t refresh_ms, min_refresh_ms;
 
@@ -407,10 +416,10 @@ static void attempt_failed(struct fetcher *f, const char *fmt, ...)
     f->failures++;
     /* Once per failure streak (and when the reason changes), not per retry. */
     if (f->failures == 1 || strcmp(msg, f->last_err) != 0)
-        log_warn("jwks: fetching %s failed (%s): %s", f->url_text,
+        log_warn("jwks: fetching %s failed (%s): %s", f->target_text,
                  jwks_ready(f->j) ? "keeping the last good key set" : "no key set yet", msg);
     else
-        log_debug("jwks: fetching %s failed again (%d in a row): %s", f->url_text, f->failures, msg);
+        log_debug("jwks: fetching %s failed again (%d in a row): %s", f->target_text, f->failures, msg);
     snprintf(f->last_err, sizeof(f->last_err), "%s", msg);
     schedule(f, backoff_ms(f), 0);
 }
@@ -438,6 +447,64 @@ static void kid_list(const struct keystore *ks, char *buf, size_t cap)
             break;
         o += (size_t)n;
     }
+}
+
+static void use_target(struct fetcher *f, int discovering);
+static void attempt_start(struct fetcher *f);
+
+/* The OpenID discovery document (OpenID Connect Discovery 1.0 §3, §4.3):
+ * its issuer must be ours exactly, and its jwks_uri an https URL, which
+ * the JWKS stage of this fetch then reads. A refused document keeps the
+ * last good set. */
+static void got_discovery(struct fetcher *f, const char *body, size_t len)
+{
+    json_error_t je;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    const json_t *iss = json_object_get(doc, "issuer"), *ju = json_object_get(doc, "jwks_uri");
+    struct jwks_url u;
+    char why[200];
+
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        attempt_failed(f, "%s: discovery document is not a JSON object", f->addr);
+        return;
+    }
+    if (!json_is_string(iss) || strcmp(json_string_value(iss), f->issuer) != 0) {
+        char got[80];
+        int has = json_is_string(iss);
+        /* A provider's text in our log: bounded, printable. */
+        snprintf(got, sizeof(got), "%.64s", has ? json_string_value(iss) : "");
+        for (char *c = got; *c; c++)
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e || *c == '"')
+                *c = '?';
+        json_decref(doc);
+        if (has)
+            attempt_failed(f, "%s: discovery document refused: its issuer \"%s\" is not the "
+                           "configured issuer \"%s\"", f->addr, got, f->issuer);
+        else
+            attempt_failed(f, "%s: discovery document refused: it has no issuer", f->addr);
+        return;
+    }
+    if (!json_is_string(ju) || jwks_url_parse(json_string_value(ju), &u, why, sizeof(why)) != 0) {
+        if (!json_is_string(ju))
+            snprintf(why, sizeof(why), "is missing");
+        json_decref(doc);
+        attempt_failed(f, "%s: discovery document refused: jwks_uri %s", f->addr, why);
+        return;
+    }
+    if (!f->url_text || strcmp(f->url_text, json_string_value(ju)) != 0) {
+        log_notice("jwks: %s names jwks_uri %s", f->disc_text, json_string_value(ju));
+        jwks_url_clear(&f->url);
+        free(f->url_text);
+        f->url = u;
+        f->url_text = util_xstrdup(json_string_value(ju));
+    } else {
+        jwks_url_clear(&u);
+    }
+    json_decref(doc);
+    attempt_clear(f);
+    use_target(f, 0);
+    attempt_start(f);
 }
 
 static void got_document(struct fetcher *f, const char *body, size_t len)
@@ -475,7 +542,8 @@ static void got_document(struct fetcher *f, const char *body, size_t len)
     }
     attempt_clear(f);
     if (recovered)
-        log_notice("jwks: fetching %s works again after %d failed attempt%s", f->url_text,
+        log_notice("jwks: fetching %s works again after %d failed attempt%s",
+                   f->disc_text ? f->disc_text : f->url_text,
                    recovered, recovered == 1 ? "" : "s");
     f->failures = 0;
     f->last_err[0] = '\0';
@@ -501,6 +569,9 @@ static int consume(struct fetcher *f, int eof, const char *ioerr)
     }
     if (r.status != 200) {
         attempt_failed(f, "%s: HTTP status %d", f->addr, r.status);
+    } else if (f->discovering) {
+        got_discovery(f, r.body, r.body_len);
+        free(r.body);
     } else {
         got_document(f, r.body, r.body_len);
         free(r.body);
@@ -551,7 +622,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
                             "Accept: application/jwk-set+json, application/json\r\n"
                             "User-Agent: wsgate/%s\r\n"
                             "Connection: close\r\n\r\n",
-                            f->url.path, f->url.authority, PACKAGE_VERSION);
+                            f->target->path, f->target->authority, PACKAGE_VERSION);
         return;
     }
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
@@ -635,14 +706,14 @@ static void try_next_address(struct fetcher *f)
             return;
         }
         /* SNI only for names; the certificate must name the URL's host. */
-        if (f->url.host_is_ip)
-            ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), f->url.host) == 1;
+        if (f->target->host_is_ip)
+            ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), f->target->host) == 1;
         else
-            ok = SSL_set_tlsext_host_name(ssl, f->url.host) == 1 &&
-                 SSL_set1_host(ssl, f->url.host) == 1;
+            ok = SSL_set_tlsext_host_name(ssl, f->target->host) == 1 &&
+                 SSL_set1_host(ssl, f->target->host) == 1;
         if (!ok) {
             SSL_free(ssl);
-            attempt_failed(f, "cannot set up host name verification for %s", f->url.host);
+            attempt_failed(f, "cannot set up host name verification for %s", f->target->host);
             return;
         }
         f->bev = bufferevent_openssl_socket_new(f->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
@@ -663,7 +734,7 @@ static void try_next_address(struct fetcher *f)
         bufferevent_free(f->bev);
         f->bev = NULL;
     }
-    attempt_failed(f, "cannot connect to %s", f->conn_err[0] ? f->conn_err : f->url.host);
+    attempt_failed(f, "cannot connect to %s", f->conn_err[0] ? f->conn_err : f->target->host);
 }
 
 static void on_resolved(int result, struct evutil_addrinfo *ai, void *arg)
@@ -683,7 +754,7 @@ static void on_resolved(int result, struct evutil_addrinfo *ai, void *arg)
     if (result != 0 || !ai) {
         if (ai)
             evutil_freeaddrinfo(ai);
-        attempt_failed(f, "cannot resolve %s: %s", f->url.host,
+        attempt_failed(f, "cannot resolve %s: %s", f->target->host,
                        result ? evutil_gai_strerror(result) : "no address");
         return;
     }
@@ -692,38 +763,55 @@ static void on_resolved(int result, struct evutil_addrinfo *ai, void *arg)
     try_next_address(f);
 }
 
-static void fetch_start(struct fetcher *f, const char *why)
+/* One GET of f->target: resolve, connect, TLS, request, response. */
+static void attempt_start(struct fetcher *f)
 {
     struct evutil_addrinfo hints;
     struct evdns_getaddrinfo_request *req;
     struct dnsq *q;
     char port[8];
 
+    f->conn_err[0] = '\0';
+    f->addr[0] = '\0';
+    f->phase = F_RESOLVING;
+    arm_deadline(f);
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    snprintf(port, sizeof(port), "%d", f->target->port);
+    q = util_xcalloc(1, sizeof(*q));
+    q->f = f;
+    f->dns = q;
+    /* A numeric host or one in /etc/hosts is answered at once: then the
+     * callback has already run and req is NULL. */
+    req = evdns_getaddrinfo(dns, f->target->host, port, &hints, on_resolved, q);
+    if (req)
+        f->dns_req = req;
+}
+
+static void use_target(struct fetcher *f, int discovering)
+{
+    f->discovering = discovering;
+    f->target = discovering ? &f->disc : &f->url;
+    f->target_text = discovering ? f->disc_text : f->url_text;
+}
+
+static void fetch_start(struct fetcher *f, const char *why)
+{
     if (f->phase != F_IDLE)
         return;
     evtimer_del(f->timer);
     f->timer_at_ms = 0;
     f->timer_kick = 0;
     f->started_ms = util_now_ms();
-    f->conn_err[0] = '\0';
-    f->addr[0] = '\0';
-    f->phase = F_RESOLVING;
-    arm_deadline(f);
-    log_debug("jwks: fetching %s (%s)", f->url_text, why);
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    snprintf(port, sizeof(port), "%d", f->url.port);
-    q = util_xcalloc(1, sizeof(*q));
-    q->f = f;
-    f->dns = q;
-    /* A numeric host or one in /etc/hosts is answered at once: then the
-     * callback has already run and req is NULL. */
-    req = evdns_getaddrinfo(dns, f->url.host, port, &hints, on_resolved, q);
-    if (req)
-        f->dns_req = req;
+    /* Every fetch asks the discovery document first: a provider that moves
+     * its jwks_uri, or whose document stops naming our issuer, is seen at
+     * the next refresh. */
+    use_target(f, f->disc_text != NULL);
+    log_debug("jwks: fetching %s (%s)", f->target_text, why);
+    attempt_start(f);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -734,7 +822,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     f->timer_at_ms = 0;
     if (f->timer_kick)
-        log_info("jwks: refetching %s: a token named a key it does not have", f->url_text);
+        log_info("jwks: refetching %s: a token named a key it does not have",
+                 f->disc_text ? f->disc_text : f->url_text);
     fetch_start(f, f->timer_kick ? "unknown key" : f->failures ? "retry" : "refresh");
 }
 
@@ -749,7 +838,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     else if (f->phase == F_CONNECTING)
         attempt_failed(f, "%s: cannot connect within %ds", f->addr, JWKS_TIMEOUT_MS / 1000);
     else
-        attempt_failed(f, "cannot resolve %s within %ds", f->url.host, JWKS_TIMEOUT_MS / 1000);
+        attempt_failed(f, "cannot resolve %s within %ds", f->target->host, JWKS_TIMEOUT_MS / 1000);
 }
 
 static void on_kick(evutil_socket_t fd, short what, void *arg)
@@ -766,7 +855,8 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
         return;
     at = f->started_ms + f->min_refresh_ms;
     if (!f->started_ms || at <= now) {
-        log_info("jwks: refetching %s: a token named a key it does not have", f->url_text);
+        log_info("jwks: refetching %s: a token named a key it does not have",
+                 f->disc_text ? f->disc_text : f->url_text);
         fetch_start(f, "unknown key");
     } else if (!f->timer_at_ms || at < f->timer_at_ms) {
         /* Too soon after the last fetch: once, at the end of the interval. */
@@ -814,6 +904,9 @@ static void fetcher_free(struct fetcher *f)
     SSL_CTX_free(f->ctx);
     jwks_url_clear(&f->url);
     free(f->url_text);
+    jwks_url_clear(&f->disc);
+    free(f->disc_text);
+    free(f->issuer);
     /* Retired sets still held by readers go with the last configuration. */
     jwks_unref(f->j);
     free(f);
@@ -825,18 +918,31 @@ static struct fetcher *fetcher_new(struct event_base *base, const struct config 
     struct fetcher *f = util_xcalloc(1, sizeof(*f));
     char why[200];
 
-    if (jwks_url_parse(cfg->jwks_url, &f->url, why, sizeof(why)) != 0) {
+    if (cfg->oidc_discovery) {
+        if (jwks_url_parse(cfg->oidc_discovery, &f->disc, why, sizeof(why)) != 0) {
+            util_fail(err, errlen, "oidc_discovery %s: %s", cfg->oidc_discovery, why);
+            free(f);
+            return NULL;
+        }
+    } else if (jwks_url_parse(cfg->jwks_url, &f->url, why, sizeof(why)) != 0) {
         util_fail(err, errlen, "jwks_url %s: %s", cfg->jwks_url, why);
         free(f);
         return NULL;
     }
     if (!(f->ctx = make_ctx(cfg->jwks_ca_file, err, errlen))) {
         jwks_url_clear(&f->url);
+        jwks_url_clear(&f->disc);
         free(f);
         return NULL;
     }
     f->base = base;
-    f->url_text = util_xstrdup(cfg->jwks_url);
+    if (cfg->oidc_discovery) {
+        f->disc_text = util_xstrdup(cfg->oidc_discovery);
+        f->issuer = util_xstrdup(cfg->issuer ? cfg->issuer : "");
+    } else {
+        f->url_text = util_xstrdup(cfg->jwks_url);
+    }
+    use_target(f, f->disc_text != NULL);
     f->refresh_ms = cfg->jwks_refresh_ms;
     f->min_refresh_ms = cfg->jwks_min_refresh_ms;
     f->j = jwks_new();
@@ -850,13 +956,26 @@ static struct fetcher *fetcher_new(struct event_base *base, const struct config 
     return f;
 }
 
+static int same_text(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The same key source: one jwks_url, or one discovery URL and issuer. */
+static int same_source(const struct fetcher *a, const struct fetcher *b)
+{
+    if (a->disc_text || b->disc_text)
+        return same_text(a->disc_text, b->disc_text) && same_text(a->issuer, b->issuer);
+    return same_text(a->url_text, b->url_text);
+}
+
 int jwks_attach(struct event_base *base, struct config *cfg, char *err, size_t errlen)
 {
     struct fetcher *f = NULL;
 
     if (cfg->jwks)
         return 0;
-    if (cfg->jwks_url) {
+    if (cfg->jwks_url || cfg->oidc_discovery) {
         if (!dns) {
             dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
             if (!dns)
@@ -868,7 +987,7 @@ int jwks_attach(struct event_base *base, struct config *cfg, char *err, size_t e
         if (!(f = fetcher_new(base, cfg, err, errlen)))
             return -1;
         /* Same URL across a reload: serve the old set until the new fetch. */
-        if (live && strcmp(live->url_text, f->url_text) == 0) {
+        if (live && same_source(live, f)) {
             jwks_share(f->j, live->j);
             memcpy(f->digest, live->digest, sizeof(f->digest));
             f->digest_len = live->digest_len;
@@ -909,7 +1028,7 @@ int jwks_wait_ready(struct event_base *base, struct config *cfg)
     if (jwks_ready(cfg->jwks))
         return 1;
     log_warn("jwks: no key set from %s yet; routes with auth answer 503 until the first "
-             "successful fetch", cfg->jwks_url);
+             "successful fetch", cfg->jwks_url ? cfg->jwks_url : cfg->oidc_discovery);
     return 0;
 }
 

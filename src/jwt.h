@@ -13,12 +13,22 @@ enum jwt_alg {
     JWT_HS256, JWT_HS384, JWT_HS512,
     JWT_RS256, JWT_RS384, JWT_RS512,
     JWT_ES256, JWT_ES384, JWT_ES512,
+    JWT_PS256, JWT_PS384, JWT_PS512,
+    JWT_EDDSA,
     JWT_ALG_COUNT
 };
 
 /* -1 for an unknown name; "none" is unknown on purpose. */
 int jwt_alg_from_name(const char *name);
 const char *jwt_alg_name(int alg);
+
+/* Explain mode (wsgate -x): every verification step as it is decided,
+ * in order; result is "ok", "ok (detail)" or the reason, and never holds
+ * token or key bytes. */
+struct jwt_trace {
+    void (*step)(void *arg, const char *step, const char *result);
+    void *arg;
+};
 
 struct jwt_policy {
     unsigned algs;                  /* bit (1u << enum jwt_alg) per allowed alg */
@@ -31,6 +41,7 @@ struct jwt_policy {
     size_t nrequire_claims;
     const struct keystore *remote;  /* a second set searched together with keys (the
                                      * current remote JWKS, jwks.h); NULL when none */
+    const struct jwt_trace *trace;  /* NULL except in explain mode */
 };
 
 struct jwt_claims {

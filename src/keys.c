@@ -185,8 +185,13 @@ static int classify_pkey(EVP_PKEY *pkey, struct key *k, char *why, size_t whylen
         k->curve_nid = nid;
         return 0;
     }
+    if (EVP_PKEY_is_a(pkey, "ED25519")) {
+        k->type = KEY_ED25519;
+        return 0;
+    }
     const char *tn = EVP_PKEY_get0_type_name(pkey);
-    return util_fail(why, whylen, "unsupported key type %s (RSA and EC are)", tn ? tn : "(unknown)");
+    return util_fail(why, whylen, "unsupported key type %s (RSA, EC and Ed25519 are)",
+                     tn ? tn : "(unknown)");
 }
 
 /* ---- PEM ---------------------------------------------------------------- */
@@ -325,7 +330,10 @@ static int jwk_alg_ok(const char *alg, enum key_type type, int curve_nid)
     case KEY_HMAC:
         return !strcmp(alg, "HS256") || !strcmp(alg, "HS384") || !strcmp(alg, "HS512");
     case KEY_RSA:
-        return !strcmp(alg, "RS256") || !strcmp(alg, "RS384") || !strcmp(alg, "RS512");
+        return !strcmp(alg, "RS256") || !strcmp(alg, "RS384") || !strcmp(alg, "RS512") ||
+               !strcmp(alg, "PS256") || !strcmp(alg, "PS384") || !strcmp(alg, "PS512");
+    case KEY_ED25519:
+        return !strcmp(alg, "EdDSA");
     case KEY_EC:
         return (!strcmp(alg, "ES256") && curve_nid == NID_X9_62_prime256v1) ||
                (!strcmp(alg, "ES384") && curve_nid == NID_secp384r1) ||
@@ -453,6 +461,26 @@ out:
     return pkey;
 }
 
+/* RFC 8037 §2: an OKP public key is the raw x; Ed25519's is 32 bytes.
+ * OpenSSL takes any 32 bytes here: a point that does not decode fails
+ * every verification, as a wrong key would. */
+static EVP_PKEY *jwk_ed25519(const json_t *jwk, char *why, size_t whylen)
+{
+    size_t xlen = 0;
+    unsigned char *x = jwk_b64(jwk, "x", &xlen, "OKP", why, whylen);
+    EVP_PKEY *pkey = NULL;
+
+    if (!x)
+        return NULL;
+    if (xlen != 32)
+        util_fail(why, whylen, "Ed25519 key \"x\" must be 32 bytes");
+    else if (!(pkey = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, x, xlen)))
+        util_fail(why, whylen, "Ed25519 key is not a valid public key");
+    free(x);
+    ERR_clear_error();
+    return pkey;
+}
+
 static int jwk_opt_string(const json_t *jwk, const char *member, const char **out,
                           char *why, size_t whylen)
 {
@@ -485,12 +513,20 @@ static int load_jwk(struct keystore *st, const json_t *jwk, const char *source, 
         jwk_opt_string(jwk, "kid", &kid, why, whylen) != 0 ||
         jwk_opt_string(jwk, "alg", &alg, why, whylen) != 0)
         return -1;
-    /* Encryption keys and key types we cannot verify with (OKP, ...) are
-     * normal in a provider's JWKS: not ours to judge. */
+    /* Encryption keys and key types we cannot verify with (OKP X25519 or
+     * Ed448, ...) are normal in a provider's JWKS: not ours to judge. */
     if (use && strcmp(use, "sig") != 0)
         return 0;
-    if (strcmp(kty, "RSA") != 0 && strcmp(kty, "EC") != 0 && strcmp(kty, "oct") != 0)
+    if (strcmp(kty, "RSA") != 0 && strcmp(kty, "EC") != 0 && strcmp(kty, "oct") != 0 &&
+        strcmp(kty, "OKP") != 0)
         return 0;
+    if (!strcmp(kty, "OKP")) {
+        const json_t *crv = json_object_get(jwk, "crv");
+        if (!json_is_string(crv))
+            return util_fail(why, whylen, "OKP key lacks \"crv\"");
+        if (strcmp(json_string_value(crv), "Ed25519") != 0)
+            return 0;
+    }
     if (strcmp(kty, "oct") != 0 && json_object_get(jwk, "d"))
         return util_fail(why, whylen, "%s key holds private key material (\"d\"); "
                     "publish only public keys", kty);
@@ -502,6 +538,10 @@ static int load_jwk(struct keystore *st, const json_t *jwk, const char *source, 
     } else if (!strcmp(kty, "EC")) {
         tmp.type = KEY_EC;
         if (!(tmp.pkey = jwk_ec(jwk, &tmp.curve_nid, why, whylen)))
+            return -1;
+    } else if (!strcmp(kty, "OKP")) {
+        tmp.type = KEY_ED25519;
+        if (!(tmp.pkey = jwk_ed25519(jwk, why, whylen)))
             return -1;
     } else {
         tmp.type = KEY_HMAC;

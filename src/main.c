@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "connlimit.h"
+#include "explain.h"
 #include "jwks.h"
 #include "jwks_fetch.h"
 #include "log.h"
@@ -46,8 +47,12 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: wsgate [-c FILE] [-t] [-V] [-h]\n"
+            "       wsgate [-c FILE] -x PATH [-o ORIGIN] < TOKEN\n"
             "  -c FILE  configuration file (default %s)\n"
             "  -t       check the configuration and key files, then exit\n"
+            "  -x PATH  explain the decision on a WebSocket upgrade to PATH with the\n"
+            "           token on standard input, step by step; exit 0 if admitted\n"
+            "  -o ORIGIN  with -x: the request's Origin header\n"
             "  -V       print the version and exit\n"
             "  -h       print this help and exit\n",
             DEFAULT_CONFIG);
@@ -178,18 +183,25 @@ int main(int argc, char **argv)
 {
     const char *path = DEFAULT_CONFIG;
     int test_only = 0, opt;
+    const char *explain_path = NULL, *explain_origin = NULL;
     char err[1024];
     struct mainctx m;
     struct event *sigs[5];
     static const int signums[5] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1, 0 };
 
-    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:tx:o:Vh")) != -1) {
         switch (opt) {
         case 'c':
             path = optarg;
             break;
         case 't':
             test_only = 1;
+            break;
+        case 'x':
+            explain_path = optarg;
+            break;
+        case 'o':
+            explain_origin = optarg;
             break;
         case 'V':
             printf("wsgate %s\n", PACKAGE_VERSION);
@@ -207,6 +219,14 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+
+    if (explain_origin && !explain_path) {
+        fprintf(stderr, "wsgate: -o goes with -x\n");
+        usage(stderr);
+        return 2;
+    }
+    if (explain_path)
+        return explain_run(path, explain_path, explain_origin, stdin, stdout);
 
     memset(&m, 0, sizeof(m));
     m.path = path;

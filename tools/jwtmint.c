@@ -2,15 +2,16 @@
  * experiments. Normal tokens are signed by libjwt, an implementation
  * independent of src/jwt.c, so the tests cross-check our verifier; what
  * libjwt cannot express (alg "none", a header "alg" that lies about the
- * signature) is built by hand with OpenSSL.
+ * signature, and the PS* and EdDSA algorithms libjwt 1.10 does not have) is
+ * built by hand with OpenSSL.
  *
  *   jwtmint -a ALG [-k KEYFILE] [-K KID] [-H HEADER_JSON] [-c CLAIMS_JSON]
  *           [-e EXP_IN_SECONDS] [-i] [-n COUNT]
  *
  * -a  HS256/384/512 (KEYFILE: raw secret bytes, exactly as stored, so
  *     "-a HS256 -k rsa.pub" makes the key-confusion forgery), RS256/384/512
- *     and ES256/384/512 (KEYFILE: PEM private key), or none (no key, empty
- *     signature segment).
+ *     ES256/384/512, PS256/384/512 (RSA) and EdDSA (Ed25519) (KEYFILE: PEM
+ *     private key), or none (no key, empty signature segment).
  * -K  header "kid".   -c  claims object (default {}).
  * -e  N: "exp" = now + N (N may be negative).   -i  "iat" = now.
  * -H  JSON object merged into the header last. It may even set "alg": the
@@ -35,6 +36,7 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 
 #include "util.h"
 
@@ -51,7 +53,7 @@ int jwt_set_alg(jwt_t *jwt, int alg, const unsigned char *key, int len);
 int jwt_str_alg(const char *alg);
 char *jwt_encode_str(jwt_t *jwt);
 
-enum family { FAM_NONE, FAM_HS, FAM_RS, FAM_ES };
+enum family { FAM_NONE, FAM_HS, FAM_RS, FAM_ES, FAM_PS, FAM_ED };
 
 struct alg {
     const char *name;
@@ -68,6 +70,9 @@ static const struct alg algs[] = {
     { "RS512", FAM_RS, 0, EVP_sha512 },
     { "ES256", FAM_ES, 32, EVP_sha256 }, { "ES384", FAM_ES, 48, EVP_sha384 },
     { "ES512", FAM_ES, 66, EVP_sha512 },
+    { "PS256", FAM_PS, 0, EVP_sha256 }, { "PS384", FAM_PS, 0, EVP_sha384 },
+    { "PS512", FAM_PS, 0, EVP_sha512 },
+    { "EdDSA", FAM_ED, 0, NULL },
 };
 
 __attribute__((noreturn, format(printf, 1, 2)))
@@ -88,7 +93,8 @@ static void usage(FILE *f)
     fputs("usage: jwtmint -a ALG [-k KEYFILE] [-K KID] [-H HEADER_JSON] [-c CLAIMS_JSON]\n"
           "               [-e EXP_IN_SECONDS] [-i] [-n COUNT]\n"
           "  ALG: HS256 HS384 HS512 (KEYFILE = raw secret), RS256 RS384 RS512,\n"
-          "       ES256 ES384 ES512 (KEYFILE = PEM private key), none (no key)\n"
+          "       ES256 ES384 ES512, PS256 PS384 PS512, EdDSA (Ed25519)\n"
+          "       (KEYFILE = PEM private key), none (no key)\n"
           "  -K KID header kid; -c claims object (default {}); -e N: exp = now + N\n"
           "  (N may be negative); -i: iat = now; -H object merged into the header\n"
           "  last: it may set \"alg\" to lie about the signature, which is still\n"
@@ -162,11 +168,24 @@ static unsigned char *sign(const struct alg *a, const unsigned char *key, size_t
     BIO *bio = BIO_new_mem_buf(key, (int)keylen);
     EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
     size_t n = 0;
     BIO_free(bio);
     if (!pkey)
         die("key file does not hold a PEM private key");
-    if (!ctx || EVP_DigestSignInit(ctx, NULL, a->md(), NULL, pkey) != 1 ||
+    /* The key must be of the family the name says: OpenSSL would sign PS*
+     * with an EC key's own scheme without a word. */
+    if ((a->fam == FAM_RS || a->fam == FAM_PS) ? !EVP_PKEY_is_a(pkey, "RSA")
+        : a->fam == FAM_ES ? !EVP_PKEY_is_a(pkey, "EC")
+        : a->fam == FAM_ED ? !EVP_PKEY_is_a(pkey, "ED25519") : 0)
+        die("the key does not fit %s", a->name);
+    /* EdDSA signs the input itself: no digest. PS*: RFC 7518 §3.5, MGF1
+     * with the same hash and a salt as long as the hash. */
+    if (!ctx || EVP_DigestSignInit(ctx, &pctx, a->md ? a->md() : NULL, NULL, pkey) != 1 ||
+        (a->fam == FAM_PS &&
+         (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+          EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, a->md()) != 1 ||
+          EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1)) ||
         EVP_DigestSign(ctx, NULL, &n, (const unsigned char *)input, strlen(input)) != 1)
         die("signing failed (does the key fit %s?)", a->name);
     sig = util_xmalloc(n);
@@ -335,7 +354,8 @@ int main(int argc, char **argv)
                 snprintf(jti + 2 * k, 3, "%02x", r[k]);
             json_object_set_new(claims, "jti", json_string(jti));
         }
-        if (a->fam == FAM_NONE || json_object_get(hdr, "alg"))
+        /* libjwt 1.10 has neither PS* nor EdDSA. */
+        if (a->fam == FAM_NONE || a->fam == FAM_PS || a->fam == FAM_ED || json_object_get(hdr, "alg"))
             tok = mint_by_hand(a, key, keylen, hdr, claims);
         else
             tok = mint_libjwt(a, key, keylen, hdr, claims);

@@ -168,6 +168,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(k->pkey && EVP_PKEY_is_a(k->pkey, "EC"));
             CHECK(!k->alg || !strncmp(k->alg, "ES", 2));
             break;
+        case KEY_ED25519:
+            CHECK(k->pkey && EVP_PKEY_is_a(k->pkey, "ED25519"));
+            CHECK(!k->alg || !strcmp(k->alg, "EdDSA"));
+            break;
         default:
             CHECK(k->pkey != NULL);     /* key types added later */
         }

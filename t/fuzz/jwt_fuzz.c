@@ -1,6 +1,6 @@
 /* libFuzzer target: token verification (jwks_verify, hence jwt_verify) on
- * a fixed key set: the static keys rsa.pub, ec256.pub and hmac.secret of
- * t/keys, and t/keys/jwks.json published as the remote set. Two kinds of
+ * a fixed key set: the static keys rsa.pub, ec256.pub, ed25519.pub and
+ * hmac.secret of t/keys, and t/keys/jwks.json published as the remote set. Two kinds of
  * input:
  *   - any other bytes: a token string. Invariant: an accepted token is
  *     signed by one of those keys, as checked here with OpenSSL's one-shot
@@ -23,6 +23,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rsa.h>
 
 #include "config.h"
 #include "jwks.h"
@@ -58,6 +59,8 @@ static void setup(void)
     LOAD(keystore_add_key_file(local, path, err, sizeof(err)));
     snprintf(path, sizeof(path), "%s/keys/ec256.pub", dir);
     LOAD(keystore_add_key_file(local, path, err, sizeof(err)));
+    snprintf(path, sizeof(path), "%s/keys/ed25519.pub", dir);
+    LOAD(keystore_add_key_file(local, path, err, sizeof(err)));
     snprintf(path, sizeof(path), "%s/keys/hmac.secret", dir);
     LOAD(keystore_add_secret_file(local, path, err, sizeof(err)));
     snprintf(path, sizeof(path), "%s/keys/jwks.json", dir);
@@ -90,11 +93,16 @@ static const EVP_MD *md_for(const char *alg)
     return NULL;
 }
 
-static int pkey_verifies(EVP_PKEY *pkey, const EVP_MD *md, const unsigned char *in, size_t inlen,
-                         const unsigned char *sig, size_t siglen)
+/* pss: RSASSA-PSS with MGF1 of md and a salt of md's length (RFC 7518 §3.5). */
+static int pkey_verifies(EVP_PKEY *pkey, const EVP_MD *md, int pss, const unsigned char *in,
+                         size_t inlen, const unsigned char *sig, size_t siglen)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx && EVP_DigestVerifyInit(ctx, NULL, md, NULL, pkey) == 1 &&
+    EVP_PKEY_CTX *pctx = NULL;
+    int ok = ctx && EVP_DigestVerifyInit(ctx, &pctx, md, NULL, pkey) == 1 &&
+             (!pss || (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+                       EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) == 1 &&
+                       EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1)) &&
              EVP_DigestVerify(ctx, sig, siglen, in, inlen) == 1;
     EVP_MD_CTX_free(ctx);
     return ok;
@@ -106,7 +114,16 @@ static int signed_by(const struct keystore *ks, const char *alg, const unsigned 
 {
     const EVP_MD *md = md_for(alg);
 
-    if (!md || !ks)
+    if (!ks)
+        return 0;
+    if (!strcmp(alg, "EdDSA")) {
+        for (size_t i = 0; i < ks->nkeys; i++)
+            if (ks->keys[i].type == KEY_ED25519 &&
+                pkey_verifies(ks->keys[i].pkey, NULL, 0, in, inlen, sig, siglen))
+                return 1;
+        return 0;
+    }
+    if (!md)
         return 0;
     for (size_t i = 0; i < ks->nkeys; i++) {
         const struct key *k = &ks->keys[i];
@@ -116,8 +133,8 @@ static int signed_by(const struct keystore *ks, const char *alg, const unsigned 
             if (HMAC(md, k->secret, (int)k->secret_len, in, inlen, mac, &n) && n == siglen &&
                 memcmp(mac, sig, n) == 0)
                 return 1;
-        } else if (alg[0] == 'R' && alg[1] == 'S' && k->type == KEY_RSA) {
-            if (pkey_verifies(k->pkey, md, in, inlen, sig, siglen))
+        } else if ((alg[0] == 'R' || alg[0] == 'P') && alg[1] == 'S' && k->type == KEY_RSA) {
+            if (pkey_verifies(k->pkey, md, alg[0] == 'P', in, inlen, sig, siglen))
                 return 1;
         } else if (alg[0] == 'E' && alg[1] == 'S' && k->type == KEY_EC && siglen % 2 == 0) {
             size_t c = siglen / 2;
@@ -125,7 +142,7 @@ static int signed_by(const struct keystore *ks, const char *alg, const unsigned 
             unsigned char *der = NULL;
             ECDSA_SIG_set0(es, BN_bin2bn(sig, (int)c, NULL), BN_bin2bn(sig + c, (int)c, NULL));
             int dl = i2d_ECDSA_SIG(es, &der);
-            int ok = dl > 0 && pkey_verifies(k->pkey, md, in, inlen, der, (size_t)dl);
+            int ok = dl > 0 && pkey_verifies(k->pkey, md, 0, in, inlen, der, (size_t)dl);
             OPENSSL_free(der);
             ECDSA_SIG_free(es);
             if (ok)

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEYS = os.path.join(HERE, "..", "keys")
@@ -157,6 +158,24 @@ def openssl_sign(key, data):
                           input=data, capture_output=True, check=True).stdout
 
 
+def openssl_pss_sign(key, data):
+    # RFC 7518 3.5: MGF1 with the same hash, salt as long as the hash
+    return subprocess.run(["openssl", "dgst", "-sha256", "-sign", os.path.join(KEYS, key),
+                           "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest",
+                           "-sigopt", "rsa_mgf1_md:sha256"],
+                          input=data, capture_output=True, check=True).stdout
+
+
+def openssl_ed25519_sign(key, data):
+    # pkeyutl -rawin: Ed25519 signs the message itself
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        return subprocess.run(["openssl", "pkeyutl", "-sign", "-rawin", "-inkey",
+                               os.path.join(KEYS, key), "-in", f.name],
+                              capture_output=True, check=True).stdout
+
+
 def der_to_raw(der, n=32):
     # SEQUENCE { INTEGER r, INTEGER s }
     assert der[0] == 0x30
@@ -182,6 +201,10 @@ def token(header, payload, alg=None, key=None):
         sig = openssl_sign("rsa.key", si)
     elif alg == "ES256":
         sig = der_to_raw(openssl_sign("ec256.key", si))
+    elif alg == "PS256":
+        sig = openssl_pss_sign("rsa.key", si)
+    elif alg == "EdDSA":
+        sig = openssl_ed25519_sign(key or "ed25519.key", si)
     else:
         sig = b""
     return "%s.%s.%s" % (h, p, b64(sig))
@@ -210,6 +233,12 @@ jwt = [
     ("crit", token({"alg": "HS256", "crit": ["exp"]}, claims())),
     ("kid-number", token({"alg": "HS256", "kid": 7}, claims())),
     ("duplicate-sub", token(HS, '{"sub":"a","sub":"root","exp":%d}' % (NOW + 60))),
+    ("valid-ps256", token({"alg": "PS256"}, claims())),
+    ("valid-eddsa", token({"alg": "EdDSA", "typ": "JWT"}, claims())),
+    ("eddsa-other-key", token({"alg": "EdDSA"}, claims(), key="ed25519b.key")),
+    ("rs256-sig-as-ps256", token({"alg": "PS256"}, claims(), alg="RS256")),
+    ("ps256-sig-as-rs256", token({"alg": "RS256"}, claims(), alg="PS256")),
+    ("eddsa-kid-rsa1", token({"alg": "EdDSA", "kid": "rsa1"}, claims())),
     ("garbage", "not-a-token"),
     ("two-dots-empty", ".."),
     ("four-segments", token(HS, claims()) + ".x"),

@@ -19,6 +19,10 @@ openssl req -new -x509 -key rsa.key -subj "/CN=wsgate test key rsa1" -days 36500
 ec ec256 P-256
 ec ec384 P-384
 ec ec521 P-521
+ed()  { openssl genpkey -quiet -algorithm ED25519 -out "$1.key"
+        openssl pkey -in "$1.key" -pubout -out "$1.pub"; chmod 644 "$1.key"; }
+ed ed25519
+ed ed25519b
 head -c 32 /dev/urandom > hmac.secret
 head -c 32 /dev/urandom > hmac2.secret
 
@@ -37,6 +41,10 @@ ec_xy() { # file coordinate-bytes -> "x y"
     y=$(printf '%s' "$pt" | tail -c $((4 * $2 / 2)) | xxd -r -p | b64url)
     echo "$x $y"; }
 set -- $(ec_xy ec256.pub 32); ec1_x=$1; ec1_y=$2
+# SPKI DER of an OKP key ends with the raw 32-byte public key (RFC 8410).
+okp_x() { openssl pkey -pubin -in "$1" -outform DER | tail -c 32 | b64url; }
+openssl genpkey -quiet -algorithm X25519 -out x25519.tmp
+x25519_x=$(openssl pkey -in x25519.tmp -pubout -outform DER | tail -c 32 | b64url); rm -f x25519.tmp
 
 cat > jwks.json <<EOF
 {"keys": [
@@ -55,13 +63,22 @@ cat > jwks-rotated.json <<EOF
 ]}
 EOF
 
-# Keys that must be skipped (use "enc", unknown kty) next to usable ones.
+# Ed25519 (OKP) keys, and an RSA key pinned to PS256, by kid.
+cat > jwks-okp.json <<EOF
+{"keys": [
+  {"kty": "OKP", "kid": "ed1", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+   "x": "$(okp_x ed25519.pub)"},
+  {"kty": "OKP", "kid": "ed2", "crv": "Ed25519", "x": "$(okp_x ed25519b.pub)"},
+  {"kty": "RSA", "kid": "rsa-ps", "alg": "PS256", "n": "$(rsa_n rsa.pub)", "e": "$(rsa_e)"}
+]}
+EOF
+
+# Keys that must be skipped (use "enc", an ECDH OKP curve) next to usable ones.
 cat > jwks-skip.json <<EOF
 {"keys": [
   {"kty": "RSA", "kid": "enc1", "use": "enc", "alg": "RSA-OAEP",
    "n": "$(rsa_n rsa2.pub)", "e": "$(rsa_e)"},
-  {"kty": "OKP", "kid": "ed1", "crv": "Ed25519",
-   "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+  {"kty": "OKP", "kid": "x1", "crv": "X25519", "x": "$x25519_x"},
   {"kty": "RSA", "kid": "rsa2", "use": "sig",
    "n": "$(rsa_n rsa2.pub)", "e": "$(rsa_e)"}
 ]}
@@ -102,8 +119,15 @@ cat > bad-jwks-rsa1024.json <<EOF
 EOF
 cat > bad-jwks-nousable.json <<EOF
 {"keys": [
-  {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+  {"kty": "OKP", "crv": "X25519", "x": "$x25519_x"},
   {"kty": "RSA", "use": "enc", "n": "$(rsa_n rsa.pub)", "e": "$(rsa_e)"}
 ]}
 EOF
 printf '{"keys": [ {"kty": "oct", "k": "c2VjcmV0"}, ]}\n' > bad-jwks-syntax.json
+cat > bad-jwks-okp-short.json <<EOF
+{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "$(okp_x ed25519.pub | cut -c1-40)"}]}
+EOF
+cat > bad-jwks-okp-alg.json <<EOF
+{"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "RS256", "x": "$(okp_x ed25519.pub)"}]}
+EOF
+openssl genpkey -quiet -algorithm ED448 | openssl pkey -pubout -out bad-ed448.pub

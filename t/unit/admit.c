@@ -76,6 +76,31 @@ static int run_raw(const char *raw)
     return admit_request(cfg, &req, util_wall_s(), &adm);
 }
 
+/* Explain mode's trace: the steps, in order, as "step=result" lines. */
+static char steps[4096];
+
+static void collect(void *arg, const char *step, const char *result)
+{
+    size_t n = strlen(steps);
+    (void)arg;
+    snprintf(steps + n, sizeof(steps) - n, "%s=%s\n", step, result);
+}
+
+/* The same request admitted with and without a trace: same status. */
+static int run_traced(const char *path, const char *extra, int *plain_status)
+{
+    struct jwt_trace t = { collect, NULL };
+    char err[160];
+
+    *plain_status = run(path, extra);
+    admission_clear(&adm);
+    steps[0] = '\0';
+    if (http_parse_request(head, strlen(head), &req, err, sizeof(err)) != 0
+        || http_request_normalize(&req, npath, sizeof(npath), err, sizeof(err)) != 0)
+        return -1;
+    return admit_request_trace(cfg, &req, util_wall_s(), &adm, &t);
+}
+
 int main(void)
 {
     const char *data = getenv("WSGATE_UNIT_DATA") ? getenv("WSGATE_UNIT_DATA") : "t";
@@ -250,6 +275,37 @@ int main(void)
     ok(!adm.sio_pending && adm.have_claims, "socketio: an HTTP token is not pending");
     is_int(run_raw("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.test\r\n\r\n"), 403,
            "socketio: Origin still checked for tokenless requests");
+
+    /* Explain mode: the traced decision is admit_request's, step by step. */
+    {
+        int plain;
+        snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", good);
+        is_int(run_traced("/admin", hdr, &plain), 0, "traced: admitted");
+        is_int(plain, 0, "traced: the untraced decision agrees");
+        ok(strstr(steps, "route=ok (route /admin") == steps, "traced: route first");
+        ok(strstr(steps, "\norigin=ok (no Origin") && strstr(steps, "\ntoken=ok (header:Authorization") &&
+           strstr(steps, "\nalg=ok (HS256)\n") && strstr(steps, "\nsignature=ok\n") &&
+           strstr(steps, "\nclaim exp=ok (expires in ") && strstr(steps, "\nclaim iss=ok\n") &&
+           strstr(steps, "\nroute claims=ok (1 require_claim)\n"), "traced: each step ok");
+        ok(!strstr(steps, good + 10), "traced: no token text in the steps");
+        if (!strstr(steps, "route claims=ok"))
+            printf("# steps:\n%s", steps);
+        snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", user);
+        is_int(run_traced("/admin", hdr, &plain), 403, "traced: route claim refused");
+        is_int(plain, 403, "traced: the untraced decision agrees (403)");
+        ok(strstr(steps, "\nroute claims=claim roles does not match (require_claim roles admin)\n") != NULL,
+           "traced: the failing route claim named");
+        snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", expired);
+        is_int(run_traced("/", hdr, &plain), 401, "traced: expired refused");
+        is_int(plain, 401, "traced: the untraced decision agrees (401)");
+        ok(strstr(steps, "\nclaim exp=token expired (") && !strstr(steps, "claim nbf"),
+           "traced: the failing claim is the last step");
+        is_int(run_traced("/", "Origin: https://evil.test\r\n", &plain), 403, "traced: origin refused");
+        ok(strstr(steps, "\norigin=origin not allowed") && !strstr(steps, "token="),
+           "traced: nothing after the failing origin");
+        is_int(run_traced("/", "", &plain), 401, "traced: no token");
+        ok(strstr(steps, "\ntoken=no token") != NULL, "traced: the missing token named");
+    }
 
     admission_clear(&adm);
     config_unref(cfg);

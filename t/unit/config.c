@@ -542,8 +542,10 @@ static void test_errors(void)
         MIN_LISTEN "jwt { algorithms RS256 none; }\n" MIN_ROUTE);
     BAD("algorithms NONE", "2: \"none\" can never be allowed",
         MIN_LISTEN "jwt { algorithms NONE; }\n" MIN_ROUTE);
-    BAD("algorithms unknown", "2: unknown algorithm \"PS256\"",
-        MIN_LISTEN "jwt { algorithms PS256; }\n" MIN_ROUTE);
+    BAD("algorithms unknown", "2: unknown algorithm \"PS257\"",
+        MIN_LISTEN "jwt { algorithms PS257; }\n" MIN_ROUTE);
+    BAD("algorithms: EdDSA is case-sensitive", "2: unknown algorithm \"EDDSA\"",
+        MIN_LISTEN "jwt { algorithms EDDSA; }\n" MIN_ROUTE);
     BAD("algorithms lower-case", "2: unknown algorithm \"rs256\"",
         MIN_LISTEN "jwt { algorithms rs256; }\n" MIN_ROUTE);
     BAD("bad token source", "2: invalid token source \"foo:bar\": expected header:NAME, cookie:NAME, "
@@ -573,6 +575,21 @@ static void test_errors(void)
     c = load(MIN_LISTEN "jwt { key_file %s/rsa.pub;\n algorithms RS256 ES384; }\n"
              "route / { upstream 127.0.0.1:1; }\n", keys);
     ok(c != NULL, "one usable algorithm is enough");
+    config_unref(c);
+
+    /* oidc_discovery (SPEC §14) */
+    BAD("oidc_discovery over http", "2: oidc_discovery \"http://idp.test/x\": only https:// URLs are allowed: keys must come over verified TLS",
+        MIN_LISTEN "jwt { oidc_discovery http://idp.test/x; issuer i; }\n" MIN_ROUTE);
+    BAD("oidc_discovery without issuer", "2: oidc_discovery needs issuer: the discovery document is only taken when its issuer equals it",
+        MIN_LISTEN "jwt { oidc_discovery https://idp.test/.well-known/openid-configuration; }\n" MIN_ROUTE);
+    BAD("oidc_discovery with jwks_url", "2: oidc_discovery and jwks_url exclude each other (the discovery document names the jwks_uri)",
+        MIN_LISTEN "jwt { oidc_discovery https://idp.test/d; jwks_url https://idp.test/k; issuer i; }\n"
+        MIN_ROUTE);
+    c = load(MIN_LISTEN "jwt { oidc_discovery https://idp.test/.well-known/openid-configuration;\n"
+             " issuer \"https://idp.test/\"; algorithms EdDSA PS256; }\nroute / { upstream 127.0.0.1:1; }\n");
+    ok(c != NULL && c->oidc_discovery && !c->jwks_url &&
+       !strcmp(c->oidc_discovery, "https://idp.test/.well-known/openid-configuration"),
+       "oidc_discovery with issuer: a route may need auth without a local key");
     config_unref(c);
 
     c = load("listen 127.0.0.1:1;\nlisen 1;\n");

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "jwt.h"
 #include "keys.h"
@@ -58,9 +59,11 @@ struct signer {
     unsigned char *secret;      /* HS */
     size_t secret_len;
     int der;                    /* ES: emit DER instead of r||s (attack) */
+    int pss_salt;               /* PS: salt length; 0 means the hash length (RFC 7518) */
 };
 
 static struct signer rsa, rsa2, ec256, ec384, ec521, hmac, hmac2, rsa_pem_as_secret;
+static struct signer ed, ed2, ed_pem_as_secret;
 
 static void load_priv(struct signer *s, const char *name)
 {
@@ -95,13 +98,20 @@ static unsigned char *sign(const char *alg, const struct signer *s, const char *
         return sig;
     }
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (EVP_DigestSignInit(ctx, NULL, md_of(alg), NULL, s->pkey) != 1 ||
+    EVP_PKEY_CTX *pctx = NULL;
+    int ed25519 = EVP_PKEY_is_a(s->pkey, "ED25519");
+    /* EdDSA signs the input itself; PS* is PSS with MGF1 of the same hash. */
+    if (EVP_DigestSignInit(ctx, &pctx, ed25519 ? NULL : md_of(alg), NULL, s->pkey) != 1 ||
+        (alg[0] == 'P' &&
+         (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+          EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md_of(alg)) != 1 ||
+          EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, s->pss_salt ? s->pss_salt : RSA_PSS_SALTLEN_DIGEST) != 1)) ||
         EVP_DigestSign(ctx, sig, &n, (const unsigned char *)in, strlen(in)) != 1) {
         printf("# signing failed\n");
         exit(1);
     }
     EVP_MD_CTX_free(ctx);
-    if (alg[0] == 'E' && !s->der) {
+    if (alg[0] == 'E' && alg[1] == 'S' && !s->der) {
         size_t c = EVP_PKEY_get_bits(s->pkey) == 521 ? 66 : (size_t)EVP_PKEY_get_bits(s->pkey) / 8;
         const unsigned char *p = sig;
         ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)n);
@@ -263,18 +273,25 @@ static void test_names(void)
     is_int(jwt_alg_from_name("ES512"), JWT_ES512, "jwt_alg_from_name ES512");
     is_int(jwt_alg_from_name("rs256"), -1, "jwt_alg_from_name is case-sensitive");
     is_int(jwt_alg_from_name("none"), -1, "jwt_alg_from_name none is unknown");
-    is_int(jwt_alg_from_name("PS256"), -1, "jwt_alg_from_name PS256 is unknown");
+    is_int(jwt_alg_from_name("PS256"), JWT_PS256, "jwt_alg_from_name PS256");
+    is_int(jwt_alg_from_name("PS512"), JWT_PS512, "jwt_alg_from_name PS512");
+    is_int(jwt_alg_from_name("EdDSA"), JWT_EDDSA, "jwt_alg_from_name EdDSA");
+    is_int(jwt_alg_from_name("EDDSA"), -1, "jwt_alg_from_name EDDSA is unknown (case)");
+    is_int(jwt_alg_from_name("Ed25519"), -1, "jwt_alg_from_name Ed25519 is unknown (not a JWS alg)");
+    is_str(jwt_alg_name(JWT_EDDSA), "EdDSA", "jwt_alg_name EdDSA");
     is_str(jwt_alg_name(JWT_HS384), "HS384", "jwt_alg_name HS384");
     ok(jwt_alg_name(JWT_ALG_COUNT) == NULL && jwt_alg_name(-1) == NULL, "jwt_alg_name out of range");
 }
 
 static void test_valid(void)
 {
-    static const char *files[] = { "rsa.pub", "ec256.pub", "ec384.pub", "ec521.pub", "hmac.secret", NULL };
+    static const char *files[] = { "rsa.pub", "ec256.pub", "ec384.pub", "ec521.pub", "hmac.secret",
+                                   "ed25519.pub", NULL };
     struct keystore *ks = store(files);
     struct jwt_policy p = policy(ks, ALL_ALGS);
     static const struct { const char *alg; struct signer *s; } v[] = {
         { "RS256", &rsa }, { "RS384", &rsa }, { "RS512", &rsa },
+        { "PS256", &rsa }, { "PS384", &rsa }, { "PS512", &rsa }, { "EdDSA", &ed },
         { "ES256", &ec256 }, { "ES384", &ec384 }, { "ES512", &ec521 },
         { "HS256", &hmac }, { "HS384", &hmac }, { "HS512", &hmac },
     };
@@ -382,7 +399,8 @@ static void test_signatures(void)
     p.algs = (1u << JWT_RS256);
     expect(&p, mint("ES256", claims(), &ec256), "algorithm not allowed", "alg not in allow-list (ES256)");
     expect(&p, mint("HS256", claims(), &hmac), "algorithm not allowed", "alg not in allow-list (HS256)");
-    expect(&p, mint("PS256", claims(), &rsa), "algorithm not allowed", "unknown alg PS256");
+    expect(&p, mint("PS256", claims(), &rsa), "algorithm not allowed", "PS256 on an RS256-only policy");
+    expect(&p, mint("EdDSA", claims(), &ed), "algorithm not allowed", "EdDSA on an RS256-only policy");
     p.algs = ALL_ALGS;
 
     /* one bit flipped in the signature */
@@ -464,6 +482,113 @@ static void test_signatures(void)
     json_decref(doc);
     free(jwks);
 
+    keystore_free(ks);
+}
+
+/* PS* and EdDSA next to the families they must never be mistaken for. */
+static void test_pss_eddsa(void)
+{
+    static const char *rsa_only[] = { "rsa.pub", NULL };
+    static const char *ed_only[] = { "ed25519.pub", NULL };
+    static const char *mixed[] = { "jwks-okp.json", "rsa.pub", NULL };
+    struct keystore *ks = store(rsa_only);
+    struct jwt_policy p = policy(ks, ALL_ALGS);
+    char *tok, *sb;
+    unsigned char *sig;
+    size_t siglen;
+
+    /* The signature scheme is what the header says, never guessed from
+     * the bytes: a PKCS#1 v1.5 signature is no PSS one, and back. */
+    expect(&p, mint_raw("{\"alg\":\"PS256\"}", claims(), "RS256", &rsa), "bad signature",
+           "RS256 signature presented as PS256");
+    expect(&p, mint_raw("{\"alg\":\"RS256\"}", claims(), "PS256", &rsa), "bad signature",
+           "PS256 signature presented as RS256");
+    expect(&p, mint_raw("{\"alg\":\"PS384\"}", claims(), "PS256", &rsa), "bad signature",
+           "PS256 signature presented as PS384");
+    expect(&p, mint("PS256", claims(), &rsa2), "bad signature", "PS256 signed with another key (rsa2)");
+    /* RFC 7518 §3.5: the salt is as long as the hash, nothing else. */
+    rsa.pss_salt = 20;
+    expect(&p, mint("PS256", claims(), &rsa), "bad signature", "PS256 with a 20-byte salt");
+    rsa.pss_salt = RSA_PSS_SALTLEN_MAX;
+    expect(&p, mint("PS256", claims(), &rsa), "bad signature", "PS256 with the longest salt");
+    rsa.pss_salt = 0;
+    expect(&p, mint("EdDSA", claims(), &ed), "no matching key", "EdDSA with an RSA key set");
+    expect(&p, mint("HS256", claims(), &ed_pem_as_secret), "no matching key",
+           "HS256 signed with an Ed25519 public key PEM, RSA key set");
+    tok = mint("PS256", claims(), &rsa);
+    sig = seg_decode(tok, 2, &siglen);
+    sig[siglen / 3] ^= 0x10;
+    sb = util_b64url_encode(sig, siglen);
+    expect(&p, replace_seg(tok, 2, sb), "bad signature", "PS256 signature with one bit flipped");
+    free(sb);
+    free(sig);
+    free(tok);
+    /* The per-thread verify contexts are per (key, alg): alternating
+     * RS256 and PS256 on one key keeps each scheme its own padding. */
+    int alternating = 1;
+    for (int i = 0; i < 20; i++) {
+        struct jwt_claims c;
+        char err[128];
+        const char *alg = i % 2 ? "PS256" : "RS256";
+        char *t = mint(alg, claims(), &rsa);
+        char *lie = mint_raw(i % 2 ? "{\"alg\":\"RS256\"}" : "{\"alg\":\"PS256\"}", claims(), alg, &rsa);
+        alternating &= jwt_verify(&p, t, strlen(t), NOW, &c, err, sizeof(err)) == 0;
+        jwt_claims_clear(&c);
+        alternating &= jwt_verify(&p, lie, strlen(lie), NOW, &c, err, sizeof(err)) == -1;
+        free(t);
+        free(lie);
+    }
+    ok(alternating, "RS256 and PS256 alternating on one key: each verified with its own padding");
+    keystore_free(ks);
+
+    ks = store(ed_only);
+    p = policy(ks, ALL_ALGS);
+    expect(&p, mint("EdDSA", claims(), &ed2), "bad signature", "EdDSA signed by another Ed25519 key");
+    expect(&p, mint("PS256", claims(), &rsa), "no matching key", "PS256 with an Ed25519 key set");
+    expect(&p, mint("RS256", claims(), &rsa), "no matching key", "RS256 with an Ed25519 key set");
+    expect(&p, mint("ES256", claims(), &ec256), "no matching key", "ES256 with an Ed25519 key set");
+    expect(&p, mint("HS256", claims(), &ed_pem_as_secret), "no matching key",
+           "key confusion: HS256 signed with the Ed25519 public key PEM");
+    tok = mint("EdDSA", claims(), &ed);
+    sig = seg_decode(tok, 2, &siglen);
+    ok(siglen == 64, "EdDSA signature is 64 bytes");
+    sb = util_b64url_encode(sig, 63);
+    expect(&p, replace_seg(tok, 2, sb), "bad signature", "EdDSA signature one byte short");
+    free(sb);
+    unsigned char longer[65];
+    memcpy(longer, sig, 64);
+    longer[64] = 0;
+    sb = util_b64url_encode(longer, 65);
+    expect(&p, replace_seg(tok, 2, sb), "bad signature", "EdDSA signature one byte long");
+    free(sb);
+    sig[10] ^= 0x01;
+    sb = util_b64url_encode(sig, 64);
+    expect(&p, replace_seg(tok, 2, sb), "bad signature", "EdDSA signature with one bit flipped");
+    free(sb);
+    char *pl = b64("{\"sub\":\"mallory\",\"exp\":1700000600}");
+    expect(&p, replace_seg(tok, 1, pl), "bad signature", "EdDSA payload tampered after signing");
+    free(pl);
+    free(sig);
+    free(tok);
+    p.algs = ALL_ALGS & ~(1u << JWT_EDDSA);
+    expect(&p, mint("EdDSA", claims(), &ed), "algorithm not allowed", "EdDSA not in the allow-list");
+    keystore_free(ks);
+
+    /* jwks-okp.json: ed1 (EdDSA), ed2, rsa-ps (alg PS256); rsa.pub has no kid */
+    ks = store(mixed);
+    p = policy(ks, ALL_ALGS);
+    expect(&p, mint_kid("EdDSA", "ed1", claims(), &ed), NULL, "EdDSA by kid ed1 (JWKS OKP)");
+    expect(&p, mint_kid("EdDSA", "ed2", claims(), &ed2), NULL, "EdDSA by kid ed2 (JWKS OKP)");
+    expect(&p, mint_kid("EdDSA", "ed2", claims(), &ed), "bad signature", "EdDSA by ed1's key, kid ed2");
+    expect(&p, mint_kid("EdDSA", "rsa-ps", claims(), &ed), "no matching key",
+           "alg EdDSA with a kid naming an RSA key");
+    expect(&p, mint_kid("PS256", "ed1", claims(), &rsa), "no matching key",
+           "alg PS256 with a kid naming an Ed25519 key");
+    expect(&p, mint_kid("PS256", "rsa-ps", claims(), &rsa), NULL, "PS256 by kid rsa-ps");
+    expect(&p, mint_kid("RS256", "rsa-ps", claims(), &rsa), "no matching key",
+           "RS256 with the kid of a key pinned to PS256");
+    expect(&p, mint_kid("PS384", "rsa-ps", claims(), &rsa), "no matching key",
+           "PS384 with the kid of a key pinned to PS256");
     keystore_free(ks);
 }
 
@@ -828,19 +953,24 @@ int main(void)
     hmac.secret = slurp(fx("hmac.secret"), &hmac.secret_len);
     hmac2.secret = slurp(fx("hmac2.secret"), &hmac2.secret_len);
     rsa_pem_as_secret.secret = slurp(fx("rsa.pub"), &rsa_pem_as_secret.secret_len);
+    load_priv(&ed, "ed25519.key");
+    load_priv(&ed2, "ed25519b.key");
+    ed_pem_as_secret.secret = slurp(fx("ed25519.pub"), &ed_pem_as_secret.secret_len);
 
     test_names();
     test_valid();
     test_none();
     test_confusion();
     test_signatures();
+    test_pss_eddsa();
     test_format();
     test_claims();
     test_numeric();
     test_kid();
     test_claim_access();
 
-    struct signer *all[] = { &rsa, &rsa2, &ec256, &ec384, &ec521, &hmac, &hmac2, &rsa_pem_as_secret };
+    struct signer *all[] = { &rsa, &rsa2, &ec256, &ec384, &ec521, &hmac, &hmac2, &rsa_pem_as_secret,
+                             &ed, &ed2, &ed_pem_as_secret };
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         EVP_PKEY_free(all[i]->pkey);
         free(all[i]->secret);

@@ -131,6 +131,10 @@ static void test_pem(void)
         ok(ks->nkeys == n + 1 && ks->keys[n].type == KEY_EC && ks->keys[n].curve_nid == ec[i].nid,
            "EC %s: type EC, curve recorded", ec[i].f);
     }
+    size_t n = ks->nkeys;
+    is_int(keystore_add_key_file(ks, fx("ed25519.pub"), err, sizeof(err)), 0, "SPKI Ed25519 key loads");
+    ok(ks->nkeys == n + 1 && ks->keys[n].type == KEY_ED25519 && ks->keys[n].pkey,
+       "Ed25519 SPKI: type Ed25519");
     keystore_free(ks);
     EVP_PKEY_free(rsa);
 
@@ -176,10 +180,53 @@ static void test_jwks(void)
 
     ks = keystore_new();
     is_int(keystore_add_key_file(ks, fx("jwks-skip.json"), err, sizeof(err)), 0,
-           "JWKS with a use:enc key and an OKP key loads");
+           "JWKS with a use:enc key and an X25519 OKP key loads");
     ok(ks->nkeys == 1 && ks->keys[0].kid && !strcmp(ks->keys[0].kid, "rsa2"),
-       "use:enc and OKP keys skipped, the signing key kept");
+       "use:enc and X25519 keys skipped, the signing key kept");
     keystore_free(ks);
+
+    EVP_PKEY *ed = read_pub(fx("ed25519.pub")), *ed2 = read_pub(fx("ed25519b.pub"));
+    ks = keystore_new();
+    is_int(keystore_add_key_file(ks, fx("jwks-okp.json"), err, sizeof(err)), 0, "JWKS with OKP keys loads");
+    if (err[0])
+        printf("#   err: %s\n", err);
+    is_int(ks->nkeys, 3, "JWKS OKP: three keys");
+    if (ks->nkeys == 3) {
+        struct key *k = ks->keys;
+        ok(k[0].type == KEY_ED25519 && !strcmp(k[0].kid, "ed1") && k[0].alg &&
+           !strcmp(k[0].alg, "EdDSA"), "JWKS OKP: Ed25519, kid ed1, alg EdDSA");
+        ok(EVP_PKEY_eq(k[0].pkey, ed) == 1, "JWKS OKP: x gives the key of ed25519.pub");
+        ok(k[1].type == KEY_ED25519 && EVP_PKEY_eq(k[1].pkey, ed2) == 1 && !k[1].alg,
+           "JWKS OKP: kid ed2 is ed25519b.pub, no alg");
+        ok(k[2].type == KEY_RSA && !strcmp(k[2].alg, "PS256"), "JWKS RSA with alg PS256 loads");
+    }
+    keystore_free(ks);
+    EVP_PKEY_free(ed);
+    EVP_PKEY_free(ed2);
+
+    static const struct { const char *doc, *want, *name; } okp[] = {
+        { "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\","
+          "\"d\":\"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A\"}]}",
+          "remote: keys[0]: OKP key holds private key material", "OKP JWK with private member d refused" },
+        { "{\"keys\":[{\"kty\":\"OKP\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}",
+          "remote: keys[0]: OKP key lacks \"crv\"", "OKP JWK without crv refused" },
+        { "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\"}]}",
+          "remote: keys[0]: OKP key lacks \"x\"", "OKP JWK without x refused" },
+        { "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed448\",\"x\":\"AAAA\"},{\"kty\":\"oct\",\"k\":\"c2VjcmV0\"}]}",
+          NULL, "OKP Ed448 JWK skipped (not verifiable here), the oct key kept" },
+    };
+    for (size_t i = 0; i < sizeof(okp) / sizeof(okp[0]); i++) {
+        ks = keystore_new();
+        err[0] = '\0';
+        int rc = keystore_add_jwks(ks, okp[i].doc, strlen(okp[i].doc), "remote", err, sizeof(err));
+        if (okp[i].want)
+            ok(rc == -1 && strstr(err, okp[i].want) == err && ks->nkeys == 0, "%s", okp[i].name);
+        else
+            ok(rc == 0 && ks->nkeys == 1 && ks->keys[0].type == KEY_HMAC, "%s", okp[i].name);
+        if (!(okp[i].want ? rc == -1 && strstr(err, okp[i].want) == err : rc == 0))
+            printf("#   rc %d err %s\n", rc, err);
+        keystore_free(ks);
+    }
 
     ks = keystore_new();
     is_int(keystore_add_key_file(ks, fx("jwks-rotated.json"), err, sizeof(err)), 0,
@@ -288,6 +335,13 @@ static void test_bad(void)
     bad_key("bad-jwks-nousable.json", 0, "JWKS holds no usable signing key (2 skipped)",
             "JWKS without a usable key");
     bad_key("bad-jwks-syntax.json", 0, "invalid JSON at line 1", "JWKS syntax error");
+    bad_key("bad-ed448.pub", 0, "unsupported key type ED448 (RSA, EC and Ed25519 are)", "Ed448 SPKI key");
+    bad_key("ed25519.key", 0, "key_file must hold a public key or certificate, not a private key",
+            "Ed25519 private key as key_file");
+    bad_key("bad-jwks-okp-short.json", 0, "keys[0]: Ed25519 key \"x\" must be 32 bytes",
+            "JWKS OKP x of wrong length");
+    bad_key("bad-jwks-okp-alg.json", 0, "keys[0]: alg \"RS256\" is unknown or does not fit the OKP key",
+            "JWKS OKP with alg RS256");
 }
 
 int main(void)
