@@ -28,6 +28,7 @@ struct sockaddr_text {
 struct listen_conf {
     struct sockaddr_text addr;
     int tls;                        /* "tls" flag: TLS handshake first (tls_certificate) */
+    int proxy_protocol;             /* "proxy_protocol" flag: a PROXY header before all */
     int line;                       /* of the listen directive */
 };
 

@@ -141,9 +141,15 @@ static int set_listen(struct parser *ps, const struct directive *d, struct word 
     struct config *cfg = obj;
     struct sockaddr_text addr;
     const char *why = "invalid address";
+    int tls = 0, proxy = 0;
 
-    if (n == 2 && strcmp(a[2].s, "tls") != 0)
-        return conf_fail(ps, a[2].line, "invalid parameter \"%.200s\" for \"listen\"", a[2].s);
+    for (int i = 2; i <= n; i++) {
+        int *flag = strcmp(a[i].s, "tls") == 0 ? &tls
+                    : strcmp(a[i].s, "proxy_protocol") == 0 ? &proxy : NULL;
+        if (!flag || *flag)
+            return conf_fail(ps, a[i].line, "invalid parameter \"%.200s\" for \"listen\"", a[i].s);
+        *flag = 1;
+    }
     if (conf_addr_parse(a[1].s, &addr, 1, &why) < 0)
         return conf_fail(ps, a[1].line, "listen \"%.200s\": %s", a[1].s, why);
     for (size_t i = 0; i < cfg->nlistens; i++) {
@@ -157,7 +163,8 @@ static int set_listen(struct parser *ps, const struct directive *d, struct word 
     cfg->listens = util_xrealloc(cfg->listens, (cfg->nlistens + 1) * sizeof(*cfg->listens));
     struct listen_conf *l = &cfg->listens[cfg->nlistens++];
     l->addr = addr;
-    l->tls = n == 2;
+    l->tls = tls;
+    l->proxy_protocol = proxy;
     l->line = a[0].line;
     return 0;
 }
@@ -790,7 +797,7 @@ static int set_claims_header(struct parser *ps, const struct directive *d, struc
  * in conf/wsgate.conf are the same words. */
 static const struct directive directives[] = {
     /* main */
-    { "listen", CTX_MAIN, 1, 2, D_MULTI, set_listen, 0, 0, 0 },
+    { "listen", CTX_MAIN, 1, 3, D_MULTI, set_listen, 0, 0, 0 },
     { "workers", CTX_MAIN, 1, 1, 0, set_workers, 0, 0, 0 },
     { "max_connections", CTX_MAIN, 1, 1, 0, set_long, FIELD(config, max_connections), 1, 10000000 },
     { "handshake_timeout", CTX_MAIN, 1, 1, 0, set_duration,
@@ -880,7 +887,8 @@ static int arity_error(struct parser *ps, const struct directive *d, int line)
     if (d->max_args == ARGS_ANY)
         return conf_fail(ps, line, "\"%s\" takes at least %d argument%s", d->name, d->min_args,
                     d->min_args == 1 ? "" : "s");
-    return conf_fail(ps, line, "\"%s\" takes %d or %d arguments", d->name, d->min_args, d->max_args);
+    return conf_fail(ps, line, "\"%s\" takes %d %s %d arguments", d->name, d->min_args,
+                     d->max_args == d->min_args + 1 ? "or" : "to", d->max_args);
 }
 
 /* Parses directives until the matching "}" (or end of file in the main

@@ -13,6 +13,7 @@ const char *const metrics_reasons[] = {
     "upstream_timeout", "client_closed", "shutdown", "tls_handshake_failed",
     "tls_handshake_timeout", "internal_error",
     "bad_engineio", "too_many_sessions",
+    "bad_proxy_header", "proxy_header_timeout",
     "other",
 };
 const int metrics_nreasons = (int)(sizeof(metrics_reasons) / sizeof(metrics_reasons[0]));

@@ -438,4 +438,20 @@ other = [ln for ln in probe_gw.log().splitlines() if not any(x in ln for x in li
 ok(other and all("/marker" in ln or "not_websocket" in ln for ln in other),
    "a TCP probe (connect, close) is not logged", "\n".join(other))
 
+# ---------------------------------------------------------------- haproxy
+hap_text = read("contrib/haproxy/haproxy.cfg")
+servers = re.findall(r"^\s*server\s+\S+\s+(\S+)(.*)$", hap_text, re.M)
+ok(servers and all("send-proxy-v2" in rest.split() for _, rest in servers),
+   "contrib/haproxy: every server is sent the PROXY v2 header", servers)
+ok(re.search(r"^\s*mode tcp$", hap_text, re.M),
+   "contrib/haproxy: TCP mode, the WebSocket traffic is not rewritten")
+ok(re.search(r"^#\s+listen \S+ proxy_protocol;", hap_text, re.M),
+   "contrib/haproxy: names the wsgate listen line it needs")
+hap = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
+if hap:
+    rc, out, err = run([hap, "-c", "-f", os.path.join(CONTRIB, "haproxy", "haproxy.cfg")])
+    ok(rc == 0, "contrib/haproxy/haproxy.cfg passes haproxy -c", out + err)
+else:
+    skip("contrib/haproxy/haproxy.cfg passes haproxy -c", "no haproxy")
+
 done()

@@ -386,7 +386,9 @@ static void test_errors(void)
         MIN_LISTEN MIN_ROUTE "jwt {\n jwks_uri x; }\n");
     BAD("arity 1", "1: \"handshake_timeout\" takes 1 argument",
         "handshake_timeout 1 2;\n" MIN_LISTEN MIN_ROUTE);
-    BAD("arity 1 or 2", "1: \"listen\" takes 1 or 2 arguments", "listen;\n" MIN_ROUTE);
+    BAD("arity 1 to 3", "1: \"listen\" takes 1 to 3 arguments", "listen;\n" MIN_ROUTE);
+    BAD("listen flag twice", "1: invalid parameter \"tls\" for \"listen\"",
+        "listen 127.0.0.1:1 tls tls;\n" MIN_ROUTE);
     BAD("arity at least 1", "2: \"upstream\" takes at least 1 argument",
         MIN_LISTEN "route / { upstream; }\n");
     BAD("arity 2", "3: \"require_claim\" takes 2 arguments",
