@@ -14,6 +14,7 @@
 struct keystore;
 struct jwks;
 struct ssl_ctx_st;                  /* OpenSSL's SSL_CTX, see tls.h */
+struct realip_net;                  /* realip.h */
 
 struct sockaddr_text {
     struct sockaddr_storage ss;
@@ -177,6 +178,11 @@ struct config {
     /* SPEC §3a: route_case, underscores_in_headers. */
     int route_case_insensitive;     /* route_case insensitive; default sensitive */
     int underscores_in_headers;     /* keep header names with '_'; default off */
+
+    /* SPEC §13: real_ip_from, real_ip_header (realip.c). */
+    struct realip_net *real_ip_from; /* trusted proxies; none by default */
+    size_t nreal_ip_from;
+    char *real_ip_header;           /* default "X-Forwarded-For" */
 };
 
 /* Loads and validates path, including every key file. Relative paths

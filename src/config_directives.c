@@ -26,6 +26,7 @@
 #include "keys.h"
 #include "log.h"
 #include "origin.h"
+#include "realip.h"
 #include "tls.h"
 #include "util.h"
 
@@ -166,6 +167,25 @@ static int set_listen(struct parser *ps, const struct directive *d, struct word 
     l->tls = tls;
     l->proxy_protocol = proxy;
     l->line = a[0].line;
+    return 0;
+}
+
+/* real_ip_from CIDR...; accumulates. */
+static int set_real_ip_from(struct parser *ps, const struct directive *d, struct word *a, int n,
+                            void *obj)
+{
+    struct config *cfg = obj;
+    char err[96];
+
+    (void)d;
+    for (int i = 1; i <= n; i++) {
+        struct realip_net net;
+        if (realip_parse_cidr(a[i].s, &net, err, sizeof(err)) < 0)
+            return conf_fail(ps, a[i].line, "real_ip_from \"%.200s\": %s", a[i].s, err);
+        cfg->real_ip_from = util_xrealloc(cfg->real_ip_from,
+                                          (cfg->nreal_ip_from + 1) * sizeof(*cfg->real_ip_from));
+        cfg->real_ip_from[cfg->nreal_ip_from++] = net;
+    }
     return 0;
 }
 
@@ -823,6 +843,8 @@ static const struct directive directives[] = {
     { "max_sessions_per_subject", CTX_MAIN, 1, 1, 0, set_long,
       FIELD(config, max_sessions_per_subject), 0, 10000000 },
     { "redis", CTX_MAIN, 1, 1, 0, set_redis, 0, 0, 0 },
+    { "real_ip_from", CTX_MAIN, 1, ARGS_ANY, D_MULTI, set_real_ip_from, 0, 0, 0 },
+    { "real_ip_header", CTX_MAIN, 1, 1, 0, set_string, FIELD(config, real_ip_header), 0, 0 },
     { "redis_prefix", CTX_MAIN, 1, 1, 0, set_string, FIELD(config, redis_prefix), 0, 0 },
     { "redis_failure", CTX_MAIN, 1, 1, 0, set_redis_failure, 0, 0, 0 },
     { "redis_timeout", CTX_MAIN, 1, 1, 0, set_duration, FIELD(config, redis_timeout_ms), 1,
