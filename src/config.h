@@ -163,6 +163,7 @@ struct config {
     int redis_failure_allow;        /* redis_failure allow; default reject */
     int64_t redis_timeout_ms;       /* handshake lookup deadline, default 500ms */
     int64_t revocation_sweep_ms;    /* default 1s */
+    char *revocation_channel;       /* SUBSCRIBEd for "jti:..." / "sub:...:T"; NULL: none */
 
     struct route *routes;           /* sorted by prefix length, longest first */
     size_t nroutes;

@@ -42,6 +42,9 @@ struct revoke {
     char *prefix;                   /* "<redis_prefix>revoked:" */
     size_t prefix_len;
     char *match;                    /* glob-escaped prefix + "*" */
+    char *channel;                  /* revocation_channel, or NULL */
+    int64_t malformed_logged_s;     /* one log line per second for bad messages */
+    unsigned long malformed_quiet;
     int64_t sweep_ms, timeout_ms;
 
     redisAsyncContext *cmd, *sub;
@@ -279,6 +282,7 @@ static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
 }
 
 static void on_keyspace(redisAsyncContext *ac, void *reply, void *priv);
+static void on_channel(redisAsyncContext *ac, void *reply, void *priv);
 
 static void on_sub_connect(const redisAsyncContext *ac, int status)
 {
@@ -340,6 +344,8 @@ static void connect_all(struct revoke *r)
         } else {
             /* Queued until connected; keyspace events for our keys only. */
             redisAsyncCommand(r->sub, on_keyspace, r, "PSUBSCRIBE __keyspace@*__:%s*", r->match);
+            if (r->channel)
+                redisAsyncCommand(r->sub, on_channel, r, "SUBSCRIBE %s", r->channel);
         }
     }
 }
@@ -428,6 +434,89 @@ static void on_keyspace(redisAsyncContext *ac, void *reply, void *priv)
         return;
     key += 3;
     key_revoked(r, key, rep->element[2]->len - (size_t)(key - chan));
+}
+
+/* ---- revocation_channel ------------------------------------------------ */
+
+static int all_digits(const char *s, size_t n)
+{
+    if (n == 0 || n > 19)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+int revoke_parse_message(const char *msg, size_t len, struct revoke_msg *out)
+{
+    memset(out, 0, sizeof(*out));
+    /* Keys are C strings everywhere else: a NUL can name nothing. */
+    if (memchr(msg, '\0', len))
+        return 0;
+    if (len > 4 && memcmp(msg, "jti:", 4) == 0) {
+        out->key = msg + 4;
+        out->key_len = len - 4;
+        return 'j';
+    }
+    if (len > 4 && memcmp(msg, "sub:", 4) == 0) {
+        const char *p = msg + 4, *end = msg + len, *colon = NULL;
+        for (const char *q = p; q < end; q++)
+            if (*q == ':')
+                colon = q;
+        if (!colon || colon == p || !all_digits(colon + 1, (size_t)(end - colon - 1)))
+            return 0;
+        out->key = p;
+        out->key_len = (size_t)(colon - p);
+        out->cutoff = colon + 1;
+        out->cutoff_len = (size_t)(end - colon - 1);
+        return 's';
+    }
+    return 0;
+}
+
+/* Anyone who may PUBLISH can send junk: one line per second at most. */
+static void log_malformed(struct revoke *r)
+{
+    int64_t now = util_now_ms() / 1000;
+
+    __atomic_add_fetch(&r->st.channel_malformed, 1, __ATOMIC_RELAXED);
+    if (now == r->malformed_logged_s) {
+        r->malformed_quiet++;
+        return;
+    }
+    log_warn("redis: ignored a malformed message on %s (worker %d); %lu more not logged",
+             r->channel, r->worker_id, r->malformed_quiet);
+    r->malformed_logged_s = now;
+    r->malformed_quiet = 0;
+}
+
+static void on_channel(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct revoke *r = priv;
+    redisReply *rep = reply;
+    struct revoke_msg m;
+    char *key;
+    int kind;
+
+    (void)ac;
+    if (!rep || !r || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+        rep->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(rep->element[0]->str, "message") != 0 ||
+        rep->element[2]->type != REDIS_REPLY_STRING)
+        return;     /* the subscribe confirmation, or the context going away */
+    __atomic_add_fetch(&r->st.channel_messages, 1, __ATOMIC_RELAXED);
+    kind = revoke_parse_message(rep->element[2]->str, rep->element[2]->len, &m);
+    if (!kind) {
+        log_malformed(r);
+        return;
+    }
+    key = util_strndup(m.key, m.key_len);
+    if (kind == 'j')
+        sidx_revoke(r, &r->by_jti, key, NULL, 0);
+    else
+        sidx_revoke(r, &r->by_sub, key, m.cutoff, m.cutoff_len);
+    free(key);
 }
 
 /* ---- sweep -------------------------------------------------------------- */
@@ -647,6 +736,8 @@ struct revoke *revoke_new(struct event_base *base, const struct config *cfg, int
     r->prefix_len = strlen(full);
     r->match = glob_escape(full);
     r->sweep_ms = cfg->revocation_sweep_ms;
+    if (cfg->revocation_channel)
+        r->channel = util_xstrdup(cfg->revocation_channel);
     r->timeout_ms = cfg->redis_timeout_ms;
     r->retry_ms = RETRY_MIN_MS;
     r->by_jti.slot = 0;
@@ -682,6 +773,7 @@ void revoke_free(struct revoke *r)
     free(r->prefix);
     free(r->prefix_base);
     free(r->match);
+    free(r->channel);
     free(r);
 }
 
@@ -703,6 +795,8 @@ void revoke_get_stats(const struct revoke *r, struct revoke_stats *out)
     out->allowed_while_down = __atomic_load_n(&r->st.allowed_while_down, __ATOMIC_RELAXED);
     out->live_closed = __atomic_load_n(&r->st.live_closed, __ATOMIC_RELAXED);
     out->sweeps = __atomic_load_n(&r->st.sweeps, __ATOMIC_RELAXED);
+    out->channel_messages = __atomic_load_n(&r->st.channel_messages, __ATOMIC_RELAXED);
+    out->channel_malformed = __atomic_load_n(&r->st.channel_malformed, __ATOMIC_RELAXED);
 }
 
 void revoke_count_allowed(struct revoke *r)
