@@ -229,6 +229,7 @@ static void config_free(struct config *cfg)
     free(cfg->redis_prefix);
     free(cfg->real_ip_from);
     free(cfg->revocation_channel);
+    conf_sentinels_free(cfg);
     free(cfg->real_ip_header);
     for (size_t i = 0; i < cfg->nroutes; i++)
         conf_route_clear(&cfg->routes[i]);

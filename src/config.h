@@ -163,6 +163,11 @@ struct config {
     int redis_failure_allow;        /* redis_failure allow; default reject */
     int64_t redis_timeout_ms;       /* handshake lookup deadline, default 500ms */
     int64_t revocation_sweep_ms;    /* default 1s */
+    char *redis_sentinel;           /* sentinel://...: the text after the scheme, or NULL */
+    char **redis_sentinel_hosts;    /* numeric addresses of the sentinels */
+    int *redis_sentinel_ports;
+    size_t redis_nsentinels;
+    char *redis_master_name;        /* the MASTER of sentinel://.../MASTER */
     char *revocation_channel;       /* SUBSCRIBEd for "jti:..." / "sub:...:T"; NULL: none */
 
     struct route *routes;           /* sorted by prefix length, longest first */

@@ -476,6 +476,67 @@ static int set_status_listen(struct parser *ps, const struct directive *d, struc
 
 /* revocation */
 
+void conf_sentinels_free(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->redis_nsentinels; i++)
+        free(cfg->redis_sentinel_hosts[i]);
+    free(cfg->redis_sentinel_hosts);
+    free(cfg->redis_sentinel_ports);
+    free(cfg->redis_sentinel);
+    free(cfg->redis_master_name);
+    cfg->redis_sentinel_hosts = NULL;
+    cfg->redis_sentinel_ports = NULL;
+    cfg->redis_sentinel = cfg->redis_master_name = NULL;
+    cfg->redis_nsentinels = 0;
+}
+
+#define MAX_SENTINELS 16
+
+/* sentinel://HOST:PORT[,HOST:PORT...]/MASTER */
+static int set_redis_sentinel(struct parser *ps, struct config *cfg, const struct word *w)
+{
+    const char *spec = w->s + strlen("sentinel://"), *slash = strrchr(spec, '/');
+    char err[256], host[INET6_ADDRSTRLEN];
+
+    if (!slash || slash == spec || !slash[1] || strpbrk(slash + 1, " \t,/"))
+        return conf_fail(ps, w->line, "redis \"%.200s\": expected "
+                         "sentinel://HOST:PORT[,HOST:PORT...]/MASTER", w->s);
+    cfg->redis_sentinel = util_xstrdup(spec);
+    cfg->redis_master_name = util_xstrdup(slash + 1);
+    for (const char *p = spec; p < slash;) {
+        const char *comma = memchr(p, ',', (size_t)(slash - p));
+        const char *end = comma ? comma : slash;
+        struct sockaddr_text addr;
+        char *one = util_strndup(p, (size_t)(end - p));
+        int rc = config_parse_addr(one, &addr, err, sizeof(err));
+        free(one);
+        if (rc < 0)
+            return conf_fail(ps, w->line, "redis sentinel %s", err);
+        free(addr.text);
+        if (cfg->redis_nsentinels == MAX_SENTINELS)
+            return conf_fail(ps, w->line, "redis: at most %d sentinels", MAX_SENTINELS);
+        if (addr.ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&addr.ss)->sin6_addr, host,
+                      sizeof(host));
+        else
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)&addr.ss)->sin_addr, host,
+                      sizeof(host));
+        cfg->redis_sentinel_hosts = util_xrealloc(cfg->redis_sentinel_hosts,
+                                                  (cfg->redis_nsentinels + 1) * sizeof(char *));
+        cfg->redis_sentinel_ports = util_xrealloc(cfg->redis_sentinel_ports,
+                                                  (cfg->redis_nsentinels + 1) * sizeof(int));
+        cfg->redis_sentinel_hosts[cfg->redis_nsentinels] = util_xstrdup(host);
+        cfg->redis_sentinel_ports[cfg->redis_nsentinels++] = addr.ss.ss_family == AF_INET6
+            ? ntohs(((const struct sockaddr_in6 *)&addr.ss)->sin6_port)
+            : ntohs(((const struct sockaddr_in *)&addr.ss)->sin_port);
+        p = comma ? comma + 1 : slash;
+        if (comma && p == slash)
+            return conf_fail(ps, w->line, "redis \"%.200s\": empty sentinel address", w->s);
+    }
+    cfg->redis = 1;
+    return 0;
+}
+
 static int set_redis(struct parser *ps, const struct directive *d, struct word *a, int n,
                      void *obj)
 {
@@ -486,6 +547,9 @@ static int set_redis(struct parser *ps, const struct directive *d, struct word *
     free(cfg->redis_host);
     free(cfg->redis_unix);
     cfg->redis_host = cfg->redis_unix = NULL;
+    conf_sentinels_free(cfg);
+    if (strncmp(a[1].s, "sentinel://", 11) == 0)
+        return set_redis_sentinel(ps, cfg, &a[1]);
     if (strncmp(a[1].s, "unix:", 5) == 0) {
         if (a[1].s[5] != '/')
             return conf_fail(ps, a[1].line, "redis \"%.200s\": unix: needs an absolute path", a[1].s);

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "jwt.h"
 #include "log.h"
+#include "sentinel.h"
 #include "util.h"
 
 #define RETRY_MIN_MS 100
@@ -43,6 +44,7 @@ struct revoke {
     size_t prefix_len;
     char *match;                    /* glob-escaped prefix + "*" */
     char *channel;                  /* revocation_channel, or NULL */
+    struct sentinel *sentinel;      /* redis sentinel://: host and port follow it */
     int64_t malformed_logged_s;     /* one log line per second for bad messages */
     unsigned long malformed_quiet;
     int64_t sweep_ms, timeout_ms;
@@ -73,6 +75,7 @@ struct revoke_check {
 
 static void connect_all(struct revoke *r);
 static void sweep_start(struct revoke *r);
+static void on_cmd_role(redisAsyncContext *ac, void *reply, void *priv);
 
 /* ---- session index -------------------------------------------------- */
 
@@ -237,6 +240,46 @@ static void schedule_retry(struct revoke *r)
     r->retry_ms = r->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : r->retry_ms * 2;
 }
 
+/* Both contexts go, without their disconnect callbacks: the master moved
+ * or is not one. Their pending callbacks see NULL replies. */
+static void drop_contexts(struct revoke *r)
+{
+    __atomic_store_n(&r->cmd_up, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->sub_up, 0, __ATOMIC_RELAXED);
+    r->sweeping = 0;
+    if (r->cmd) {
+        r->cmd->data = NULL;
+        redisAsyncFree(r->cmd);
+        r->cmd = NULL;
+    }
+    if (r->sub) {
+        r->sub->data = NULL;
+        redisAsyncFree(r->sub);
+        r->sub = NULL;
+    }
+}
+
+/* The sentinels name the master (again, or a new one after a failover). */
+static void on_master(void *arg, const char *host, int port)
+{
+    struct revoke *r = arg;
+
+    if (r->host && strcmp(r->host, host) == 0 && r->port == port) {
+        connect_all(r);     /* whatever is missing, to the same master */
+        return;
+    }
+    log_notice("redis: master is %s:%d (worker %d)%s", host, port, r->worker_id,
+               r->host ? ", moving there" : "");
+    drop_contexts(r);
+    free(r->host);
+    r->host = util_xstrdup(host);
+    r->port = port;
+    r->retry_ms = RETRY_MIN_MS;
+    /* Once both contexts are back, the sweep reads what was revoked on
+     * the new master meanwhile, as after an outage. */
+    connect_all(r);
+}
+
 static void on_cmd_ping(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct revoke *r = priv;
@@ -252,6 +295,24 @@ static void on_cmd_ping(redisAsyncContext *ac, void *reply, void *priv)
     sweep_start(r);
 }
 
+static void on_cmd_role(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct revoke *r = priv;
+    redisReply *rep = reply;
+
+    if (!rep || !r->cmd)
+        return;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+        rep->element[0]->type == REDIS_REPLY_STRING && strcmp(rep->element[0]->str, "master") == 0) {
+        on_cmd_ping(ac, reply, priv);
+        return;
+    }
+    note_down(r, "not the master any more");
+    drop_contexts(r);
+    sentinel_refresh(r->sentinel);
+    schedule_retry(r);
+}
+
 static void on_cmd_connect(const redisAsyncContext *ac, int status)
 {
     struct revoke *r = ac->data;
@@ -263,8 +324,12 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
         schedule_retry(r);
         return;
     }
-    /* TCP is up; Redis is up once it answers. */
-    redisAsyncCommand(r->cmd, on_cmd_ping, r, "PING");
+    /* TCP is up; Redis is up once it answers, and under Sentinel only
+     * if it is the master (a demoted one may still be reachable). */
+    if (r->sentinel)
+        redisAsyncCommand(r->cmd, on_cmd_role, r, "ROLE");
+    else
+        redisAsyncCommand(r->cmd, on_cmd_ping, r, "PING");
 }
 
 static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
@@ -278,6 +343,7 @@ static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
     r->cmd = NULL;
     __atomic_store_n(&r->cmd_up, 0, __ATOMIC_RELAXED);
     r->sweeping = 0;
+    sentinel_refresh(r->sentinel);
     schedule_retry(r);
 }
 
@@ -332,6 +398,8 @@ static redisAsyncContext *open_ctx(struct revoke *r, redisConnectCallback *on_co
 
 static void connect_all(struct revoke *r)
 {
+    if (!r->host && !r->unix_path)
+        return;     /* Sentinel has not named the master yet */
     if (!r->cmd) {
         r->cmd = open_ctx(r, on_cmd_connect, on_cmd_disconnect);
         if (!r->cmd)
@@ -352,9 +420,13 @@ static void connect_all(struct revoke *r)
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
+    struct revoke *r = arg;
+
     (void)fd;
     (void)what;
-    connect_all(arg);
+    if (!r->cmd_up)
+        sentinel_refresh(r->sentinel);
+    connect_all(r);
 }
 
 /* ---- keyspace notifications ------------------------------------------- */
@@ -726,7 +798,7 @@ struct revoke *revoke_new(struct event_base *base, const struct config *cfg, int
     r->worker_id = worker_id;
     if (cfg->redis_unix)
         r->unix_path = util_xstrdup(cfg->redis_unix);
-    else
+    else if (cfg->redis_host)
         r->host = util_xstrdup(cfg->redis_host);
     r->port = cfg->redis_port;
     r->prefix_base = util_xstrdup(cfg->redis_prefix);
@@ -747,6 +819,8 @@ struct revoke *revoke_new(struct event_base *base, const struct config *cfg, int
     tv.tv_sec = (time_t)(r->sweep_ms / 1000);
     tv.tv_usec = (suseconds_t)((r->sweep_ms % 1000) * 1000);
     evtimer_add(r->sweep_timer, &tv);
+    if (cfg->redis_sentinel)
+        r->sentinel = sentinel_new(base, cfg, worker_id, on_master, r);
     connect_all(r);
     return r;
 }
@@ -755,6 +829,7 @@ void revoke_free(struct revoke *r)
 {
     if (!r)
         return;
+    sentinel_free(r->sentinel);
     event_free(r->retry);
     event_free(r->sweep_timer);
     /* Pending callbacks run now with NULL replies and free what they own. */

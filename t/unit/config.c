@@ -382,6 +382,16 @@ static void test_errors(void)
         "\"reject\" or \"allow\"", "redis_failure maybe;\n" MIN_LISTEN MIN_ROUTE);
     BAD("redis unix path", "1: redis \"unix:rel\": unix: needs an absolute path",
         "redis unix:rel;\n" MIN_LISTEN MIN_ROUTE);
+    BAD("redis sentinel without master", "1: redis \"sentinel://127.0.0.1:26379\": expected "
+        "sentinel://HOST:PORT[,HOST:PORT...]/MASTER",
+        "redis sentinel://127.0.0.1:26379;\n" MIN_LISTEN MIN_ROUTE);
+    BAD("redis sentinel empty master", "1: redis \"sentinel://127.0.0.1:26379/\": expected "
+        "sentinel://HOST:PORT[,HOST:PORT...]/MASTER", "redis sentinel://127.0.0.1:26379/;\n" MIN_LISTEN MIN_ROUTE);
+    BAD("redis sentinel bad address", "1: redis sentinel \"sentinel.local:26379\": only numeric "
+        "addresses are supported", "redis sentinel://sentinel.local:26379/m;\n" MIN_LISTEN MIN_ROUTE);
+    BAD("redis sentinel empty entry", "1: redis \"sentinel://127.0.0.1:1,/m\": empty sentinel address", "redis sentinel://127.0.0.1:1,/m;\n" MIN_LISTEN MIN_ROUTE);
+    BAD("real_ip_from host bits", "1: real_ip_from \"10.0.0.1/8\": address has bits set beyond "
+        "the prefix length", "real_ip_from 10.0.0.1/8;\n" MIN_LISTEN MIN_ROUTE);
     BAD("unknown in a block", "4: unknown directive \"jwks_uri\"",
         MIN_LISTEN MIN_ROUTE "jwt {\n jwks_uri x; }\n");
     BAD("arity 1", "1: \"handshake_timeout\" takes 1 argument",
