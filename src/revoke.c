@@ -547,20 +547,22 @@ int revoke_parse_message(const char *msg, size_t len, struct revoke_msg *out)
     return 0;
 }
 
-/* Anyone who may PUBLISH can send junk: one line per second at most. */
+/* Anyone who may PUBLISH can send junk: one line per second at most,
+ * for the whole process (every worker hears every message). */
 static void log_malformed(struct revoke *r)
 {
-    int64_t now = util_now_ms() / 1000;
+    static int64_t logged_s;
+    static unsigned long quiet;
+    int64_t now = util_now_ms() / 1000, prev = __atomic_load_n(&logged_s, __ATOMIC_RELAXED);
 
     __atomic_add_fetch(&r->st.channel_malformed, 1, __ATOMIC_RELAXED);
-    if (now == r->malformed_logged_s) {
-        r->malformed_quiet++;
+    if (now == prev || !__atomic_compare_exchange_n(&logged_s, &prev, now, 0, __ATOMIC_RELAXED,
+                                                    __ATOMIC_RELAXED)) {
+        __atomic_add_fetch(&quiet, 1, __ATOMIC_RELAXED);
         return;
     }
-    log_warn("redis: ignored a malformed message on %s (worker %d); %lu more not logged",
-             r->channel, r->worker_id, r->malformed_quiet);
-    r->malformed_logged_s = now;
-    r->malformed_quiet = 0;
+    log_warn("redis: ignored a malformed message on %s; %lu more not logged", r->channel,
+             __atomic_exchange_n(&quiet, 0, __ATOMIC_RELAXED));
 }
 
 static void on_channel(redisAsyncContext *ac, void *reply, void *priv)
