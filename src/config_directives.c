@@ -189,6 +189,21 @@ static int set_real_ip_from(struct parser *ps, const struct directive *d, struct
     return 0;
 }
 
+/* real_ip_header NAME; a header name. */
+static int set_real_ip_header(struct parser *ps, const struct directive *d, struct word *a, int n,
+                              void *obj)
+{
+    struct config *cfg = obj;
+
+    (void)d;
+    (void)n;
+    if (!conf_is_token(a[1].s))
+        return conf_fail(ps, a[1].line, "real_ip_header \"%.200s\": not a header name", a[1].s);
+    free(cfg->real_ip_header);
+    cfg->real_ip_header = util_xstrdup(a[1].s);
+    return 0;
+}
+
 static int set_workers(struct parser *ps, const struct directive *d, struct word *a, int n,
                        void *obj)
 {
@@ -909,7 +924,7 @@ static const struct directive directives[] = {
     { "redis", CTX_MAIN, 1, 1, 0, set_redis, 0, 0, 0 },
     { "revocation_channel", CTX_MAIN, 1, 1, 0, set_string, FIELD(config, revocation_channel), 0, 0 },
     { "real_ip_from", CTX_MAIN, 1, ARGS_ANY, D_MULTI, set_real_ip_from, 0, 0, 0 },
-    { "real_ip_header", CTX_MAIN, 1, 1, 0, set_string, FIELD(config, real_ip_header), 0, 0 },
+    { "real_ip_header", CTX_MAIN, 1, 1, 0, set_real_ip_header, 0, 0, 0 },
     { "redis_prefix", CTX_MAIN, 1, 1, 0, set_string, FIELD(config, redis_prefix), 0, 0 },
     { "redis_failure", CTX_MAIN, 1, 1, 0, set_redis_failure, 0, 0, 0 },
     { "redis_timeout", CTX_MAIN, 1, 1, 0, set_duration, FIELD(config, redis_timeout_ms), 1,

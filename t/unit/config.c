@@ -390,6 +390,8 @@ static void test_errors(void)
     BAD("redis sentinel bad address", "1: redis sentinel \"sentinel.local:26379\": only numeric "
         "addresses are supported", "redis sentinel://sentinel.local:26379/m;\n" MIN_LISTEN MIN_ROUTE);
     BAD("redis sentinel empty entry", "1: redis \"sentinel://127.0.0.1:1,/m\": empty sentinel address", "redis sentinel://127.0.0.1:1,/m;\n" MIN_LISTEN MIN_ROUTE);
+    BAD("real_ip_header not a name", "1: real_ip_header \"X Real\": not a header name",
+        "real_ip_header \"X Real\";\n" MIN_LISTEN MIN_ROUTE);
     BAD("real_ip_from host bits", "1: real_ip_from \"10.0.0.1/8\": address has bits set beyond "
         "the prefix length", "real_ip_from 10.0.0.1/8;\n" MIN_LISTEN MIN_ROUTE);
     BAD("unknown in a block", "4: unknown directive \"jwks_uri\"",
