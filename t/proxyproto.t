@@ -19,9 +19,11 @@ import urllib.request
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from wsgatetest import (TMP, Gateway, WSClient, _procs, bail, check, claims, done,  # noqa: E402
+                        encode_frame,
                         expect_101, free_port, listening, main_conf, mint, ok, skip,
                         start_backend, std_conf, upgrade, wait_for, write_file)
 from tlstest import PKI, TLSWSClient, client_context  # noqa: E402
+from wsclient import upgrade_head  # noqa: E402
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 CLIENT_IP = "127.0.0.5"     # the client's own loopback address, not HAProxy's
@@ -179,6 +181,31 @@ if bc:
        bc.headers)
 cc and cc.close()
 
+# The header, the request head and a first frame in one write: the reader
+# takes the header only, the rest is the intake's and the relay's.
+for label, hdr, ip in (("v1", b"PROXY TCP4 203.0.113.21 10.0.0.1 5000 80\r\n", "203.0.113.21"),
+                       ("v2", v2("203.0.113.22", 5001), "203.0.113.22")):
+    before = be.nconn
+    head, key = upgrade_head("/", headers=[("Authorization", "Bearer " + TOK)])
+    cl = _Client(gw.port, CLIENT_IP, b"", 5.0)
+    cl.key = key
+    cl.send(hdr + head + encode_frame(1, b"same-write"))
+    p = []
+    try:
+        r = cl.read_response(5.0)
+        if r is None or r.status != 101:
+            p.append("response %r" % (r,))
+        elif cl.recv_message(5.0) != (1, b"same-write"):
+            p.append("the frame sent with the head was not relayed")
+    except Exception as e:     # noqa: BLE001
+        p.append("%r" % e)
+    if not be.wait_conns(before + 1, 3):
+        p.append("backend saw no connection")
+    elif be.conns[before].header("X-Real-IP") != ip:
+        p.append("X-Real-IP %r" % be.conns[before].header("X-Real-IP"))
+    check("%s header, head and frame in one write: admitted, frame relayed, %s" % (label, ip), p)
+    cl.close()
+
 # ---- refusals: closed with no response, nothing reaches the backend ---------------------
 closed_unanswered(direct, "a request without a PROXY header is closed unanswered",
                   send=b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -276,7 +303,7 @@ closed_unanswered(Front(tport, source="127.0.0.1", tls=False),
                   send=b"\x16\x03\x01\x00\x05hello")
 # Every connection reached wsgate from 127.0.0.1 (HAProxy's side, or the
 # test's direct ones); the access log names the clients only.
-ok(wait_for(lambda: len(access_remotes()) >= 14, 5) and
+ok(wait_for(lambda: len(access_remotes()) >= 16, 5) and
    not any(r.startswith("127.0.0.1:") for r in access_remotes()),
    "no access log line names the connection's real peer", access_remotes())
 hp.terminate()
