@@ -219,6 +219,19 @@ closed_unanswered(direct, "half a header, then silence: closed within handshake_
 closed_unanswered(direct, "a v1 header over 107 bytes is closed unanswered",
                   send=b"PROXY UNKNOWN " + b"a" * 120)
 
+with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % sport, timeout=5) as r:
+    mtext = r.read().decode()
+
+
+def rejected(reason):
+    key = 'wsgate_handshakes_total{result="rejected",reason="%s"} ' % reason
+    return sum(int(ln[len(key):]) for ln in mtext.splitlines() if ln.startswith(key))
+
+
+ok(rejected("bad_proxy_header") == 4 and rejected("proxy_header_timeout") == 2,
+   "/metrics counts the refused headers by reason",
+   (rejected("bad_proxy_header"), rejected("proxy_header_timeout")))
+
 # ---- max_connections_per_ip counts the header's address -------------------------------
 held = []
 for i in range(2):
