@@ -118,9 +118,10 @@ static void proxy_header_read(void *arg, int ok, int fd, const struct sockaddr *
         return;
     }
     metrics_reject(&w->m, why);
-    __atomic_sub_fetch(&connlimit_open, 1, __ATOMIC_RELAXED);
     config_unref(cfg);
-    maybe_done(w);
+    /* As a session that ends: frees its slot, may resume paused
+     * listeners, may finish the drain. */
+    session_released(&w->env);
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,

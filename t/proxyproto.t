@@ -266,6 +266,36 @@ def access_remotes():
 ok(wait_for(lambda: any(r.startswith("192.0.2.51:") for r in access_remotes()), 5),
    "the access log shows the header's address", access_remotes()[-3:])
 
+# ---- a flood of connections that never send a header -------------------------------
+# Far over max_connections the listener pauses; connections refused for
+# their header free their slots like ended sessions and accepting resumes.
+gw2 = Gateway(std_conf(be.addr, main=main_conf(listen="127.0.0.1:@PORT@ proxy_protocol",
+                                               max_connections="10", handshake_timeout="1s")),
+              name="ppflood")
+flood = []
+for i in range(40):
+    try:
+        flood.append(socket.create_connection(("127.0.0.1", gw2.port), timeout=2))
+    except OSError:
+        break
+ok(wait_for(lambda: "not accepting" in gw2.log(), 5), "the flood paused the listener")
+for x in flood:
+    x.close()
+
+
+def admitted_again():
+    try:
+        c, r = upgrade(Front(gw2.port, prefix=b"PROXY TCP4 203.0.113.30 10.0.0.1 7000 80\r\n"),
+                       token=TOK, timeout=2.0)
+    except Exception:      # noqa: BLE001
+        return False
+    c.close()
+    return r is not None and r.status == 101
+
+
+ok(wait_for(admitted_again, 5, 0.1),
+   "once the flood's connections are refused, accepting resumes and a client is admitted")
+
 # ---- Debian's HAProxy in front --------------------------------------------------------
 if not os.path.exists(HAPROXY):
     skip("HAProxy in front", "no haproxy")
