@@ -6,6 +6,7 @@
  * timer, and a sentinel that does not answer is dropped for the next. */
 #include "sentinel.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@
 #include "util.h"
 
 #define QUERY_TIMEOUT_MS 1000
-#define RETRY_MS 200
+#define RETRY_MIN_MS 200
+#define RETRY_MAX_MS 2000         /* sentinels all failing: a line every 2 s at most */
 
 struct sentinel {
     struct event_base *base;
@@ -35,6 +37,7 @@ struct sentinel {
     int querying;
     struct event *query_timer;      /* an answer is owed */
     struct event *retry;            /* next sentinel, a little later */
+    int64_t retry_ms;               /* doubles while they fail, reset by an answer */
 };
 
 static void connect_sentinel(struct sentinel *s);
@@ -59,14 +62,16 @@ static void drop(struct sentinel *s)
 /* This sentinel failed us: the next one, after a short pause. */
 static void next_sentinel(struct sentinel *s, const char *why)
 {
-    struct timeval tv = { 0, RETRY_MS * 1000 };
+    struct timeval tv = { (time_t)(s->retry_ms / 1000), (suseconds_t)((s->retry_ms % 1000) * 1000) };
 
     log_info("redis sentinel %s:%d (worker %d): %s", s->hosts[s->cur], s->ports[s->cur],
              s->worker_id, why ? why : "unavailable");
     drop(s);
     s->cur = (s->cur + 1) % s->n;
-    if (!evtimer_pending(s->retry, NULL))
+    if (!evtimer_pending(s->retry, NULL)) {
         evtimer_add(s->retry, &tv);
+        s->retry_ms = s->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_ms * 2;
+    }
 }
 
 static void on_master_addr(redisAsyncContext *ac, void *reply, void *priv)
@@ -90,6 +95,7 @@ static void on_master_addr(redisAsyncContext *ac, void *reply, void *priv)
         next_sentinel(s, "answered a bad port");
         return;
     }
+    s->retry_ms = RETRY_MIN_MS;
     s->master(s->arg, rep->element[0]->str, (int)port);
 }
 
@@ -228,6 +234,7 @@ struct sentinel *sentinel_new(struct event_base *base, const struct config *cfg,
     s->arg = arg;
     s->query_timer = evtimer_new(base, on_query_timeout, s);
     s->retry = evtimer_new(base, on_retry, s);
+    s->retry_ms = RETRY_MIN_MS;
     connect_sentinel(s);
     return s;
 }
