@@ -238,6 +238,10 @@ static void config_free(struct config *cfg)
     free(cfg->redis_host);
     free(cfg->redis_unix);
     free(cfg->redis_prefix);
+    free(cfg->real_ip_from);
+    free(cfg->revocation_channel);
+    conf_sentinels_free(cfg);
+    free(cfg->real_ip_header);
     for (size_t i = 0; i < cfg->nroutes; i++)
         conf_route_clear(&cfg->routes[i]);
     free(cfg->routes);
@@ -283,6 +287,7 @@ static struct config *config_defaults(const char *path)
     cfg->redis_prefix = util_xstrdup("wsgate:");
     cfg->redis_timeout_ms = 500;
     cfg->revocation_sweep_ms = 1000;
+    cfg->real_ip_header = util_xstrdup("X-Forwarded-For");
     return cfg;
 }
 

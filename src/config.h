@@ -14,6 +14,7 @@
 struct keystore;
 struct jwks;
 struct ssl_ctx_st;                  /* OpenSSL's SSL_CTX, see tls.h */
+struct realip_net;                  /* realip.h */
 
 struct sockaddr_text {
     struct sockaddr_storage ss;
@@ -28,6 +29,7 @@ struct sockaddr_text {
 struct listen_conf {
     struct sockaddr_text addr;
     int tls;                        /* "tls" flag: TLS handshake first (tls_certificate) */
+    int proxy_protocol;             /* "proxy_protocol" flag: a PROXY header before all */
     int line;                       /* of the listen directive */
 };
 
@@ -164,6 +166,12 @@ struct config {
     int redis_failure_allow;        /* redis_failure allow; default reject */
     int64_t redis_timeout_ms;       /* handshake lookup deadline, default 500ms */
     int64_t revocation_sweep_ms;    /* default 1s */
+    char *redis_sentinel;           /* sentinel://...: the text after the scheme, or NULL */
+    char **redis_sentinel_hosts;    /* numeric addresses of the sentinels */
+    int *redis_sentinel_ports;
+    size_t redis_nsentinels;
+    char *redis_master_name;        /* the MASTER of sentinel://.../MASTER */
+    char *revocation_channel;       /* SUBSCRIBEd for "jti:..." / "sub:...:T"; NULL: none */
 
     struct route *routes;           /* sorted by prefix length, longest first */
     size_t nroutes;
@@ -179,6 +187,11 @@ struct config {
     /* SPEC §3a: route_case, underscores_in_headers. */
     int route_case_insensitive;     /* route_case insensitive; default sensitive */
     int underscores_in_headers;     /* keep header names with '_'; default off */
+
+    /* SPEC §13: real_ip_from, real_ip_header (realip.c). */
+    struct realip_net *real_ip_from; /* trusted proxies; none by default */
+    size_t nreal_ip_from;
+    char *real_ip_header;           /* default "X-Forwarded-For" */
 };
 
 /* Loads and validates path, including every key file. Relative paths

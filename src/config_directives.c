@@ -26,6 +26,7 @@
 #include "keys.h"
 #include "log.h"
 #include "origin.h"
+#include "realip.h"
 #include "tls.h"
 #include "util.h"
 
@@ -141,9 +142,15 @@ static int set_listen(struct parser *ps, const struct directive *d, struct word 
     struct config *cfg = obj;
     struct sockaddr_text addr;
     const char *why = "invalid address";
+    int tls = 0, proxy = 0;
 
-    if (n == 2 && strcmp(a[2].s, "tls") != 0)
-        return conf_fail(ps, a[2].line, "invalid parameter \"%.200s\" for \"listen\"", a[2].s);
+    for (int i = 2; i <= n; i++) {
+        int *flag = strcmp(a[i].s, "tls") == 0 ? &tls
+                    : strcmp(a[i].s, "proxy_protocol") == 0 ? &proxy : NULL;
+        if (!flag || *flag)
+            return conf_fail(ps, a[i].line, "invalid parameter \"%.200s\" for \"listen\"", a[i].s);
+        *flag = 1;
+    }
     if (conf_addr_parse(a[1].s, &addr, 1, &why) < 0)
         return conf_fail(ps, a[1].line, "listen \"%.200s\": %s", a[1].s, why);
     for (size_t i = 0; i < cfg->nlistens; i++) {
@@ -157,8 +164,43 @@ static int set_listen(struct parser *ps, const struct directive *d, struct word 
     cfg->listens = util_xrealloc(cfg->listens, (cfg->nlistens + 1) * sizeof(*cfg->listens));
     struct listen_conf *l = &cfg->listens[cfg->nlistens++];
     l->addr = addr;
-    l->tls = n == 2;
+    l->tls = tls;
+    l->proxy_protocol = proxy;
     l->line = a[0].line;
+    return 0;
+}
+
+/* real_ip_from CIDR...; accumulates. */
+static int set_real_ip_from(struct parser *ps, const struct directive *d, struct word *a, int n,
+                            void *obj)
+{
+    struct config *cfg = obj;
+    char err[96];
+
+    (void)d;
+    for (int i = 1; i <= n; i++) {
+        struct realip_net net;
+        if (realip_parse_cidr(a[i].s, &net, err, sizeof(err)) < 0)
+            return conf_fail(ps, a[i].line, "real_ip_from \"%.200s\": %s", a[i].s, err);
+        cfg->real_ip_from = util_xrealloc(cfg->real_ip_from,
+                                          (cfg->nreal_ip_from + 1) * sizeof(*cfg->real_ip_from));
+        cfg->real_ip_from[cfg->nreal_ip_from++] = net;
+    }
+    return 0;
+}
+
+/* real_ip_header NAME; a header name. */
+static int set_real_ip_header(struct parser *ps, const struct directive *d, struct word *a, int n,
+                              void *obj)
+{
+    struct config *cfg = obj;
+
+    (void)d;
+    (void)n;
+    if (!conf_is_token(a[1].s))
+        return conf_fail(ps, a[1].line, "real_ip_header \"%.200s\": not a header name", a[1].s);
+    free(cfg->real_ip_header);
+    cfg->real_ip_header = util_xstrdup(a[1].s);
     return 0;
 }
 
@@ -463,6 +505,67 @@ static int set_status_listen(struct parser *ps, const struct directive *d, struc
 
 /* revocation */
 
+void conf_sentinels_free(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->redis_nsentinels; i++)
+        free(cfg->redis_sentinel_hosts[i]);
+    free(cfg->redis_sentinel_hosts);
+    free(cfg->redis_sentinel_ports);
+    free(cfg->redis_sentinel);
+    free(cfg->redis_master_name);
+    cfg->redis_sentinel_hosts = NULL;
+    cfg->redis_sentinel_ports = NULL;
+    cfg->redis_sentinel = cfg->redis_master_name = NULL;
+    cfg->redis_nsentinels = 0;
+}
+
+#define MAX_SENTINELS 16
+
+/* sentinel://HOST:PORT[,HOST:PORT...]/MASTER */
+static int set_redis_sentinel(struct parser *ps, struct config *cfg, const struct word *w)
+{
+    const char *spec = w->s + strlen("sentinel://"), *slash = strrchr(spec, '/');
+    char err[256], host[INET6_ADDRSTRLEN];
+
+    if (!slash || slash == spec || !slash[1] || strpbrk(slash + 1, " \t,/"))
+        return conf_fail(ps, w->line, "redis \"%.200s\": expected "
+                         "sentinel://HOST:PORT[,HOST:PORT...]/MASTER", w->s);
+    cfg->redis_sentinel = util_xstrdup(spec);
+    cfg->redis_master_name = util_xstrdup(slash + 1);
+    for (const char *p = spec; p < slash;) {
+        const char *comma = memchr(p, ',', (size_t)(slash - p));
+        const char *end = comma ? comma : slash;
+        struct sockaddr_text addr;
+        char *one = util_strndup(p, (size_t)(end - p));
+        int rc = config_parse_addr(one, &addr, err, sizeof(err));
+        free(one);
+        if (rc < 0)
+            return conf_fail(ps, w->line, "redis sentinel %s", err);
+        free(addr.text);
+        if (cfg->redis_nsentinels == MAX_SENTINELS)
+            return conf_fail(ps, w->line, "redis: at most %d sentinels", MAX_SENTINELS);
+        if (addr.ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&addr.ss)->sin6_addr, host,
+                      sizeof(host));
+        else
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)&addr.ss)->sin_addr, host,
+                      sizeof(host));
+        cfg->redis_sentinel_hosts = util_xrealloc(cfg->redis_sentinel_hosts,
+                                                  (cfg->redis_nsentinels + 1) * sizeof(char *));
+        cfg->redis_sentinel_ports = util_xrealloc(cfg->redis_sentinel_ports,
+                                                  (cfg->redis_nsentinels + 1) * sizeof(int));
+        cfg->redis_sentinel_hosts[cfg->redis_nsentinels] = util_xstrdup(host);
+        cfg->redis_sentinel_ports[cfg->redis_nsentinels++] = addr.ss.ss_family == AF_INET6
+            ? ntohs(((const struct sockaddr_in6 *)&addr.ss)->sin6_port)
+            : ntohs(((const struct sockaddr_in *)&addr.ss)->sin_port);
+        p = comma ? comma + 1 : slash;
+        if (comma && p == slash)
+            return conf_fail(ps, w->line, "redis \"%.200s\": empty sentinel address", w->s);
+    }
+    cfg->redis = 1;
+    return 0;
+}
+
 static int set_redis(struct parser *ps, const struct directive *d, struct word *a, int n,
                      void *obj)
 {
@@ -473,6 +576,9 @@ static int set_redis(struct parser *ps, const struct directive *d, struct word *
     free(cfg->redis_host);
     free(cfg->redis_unix);
     cfg->redis_host = cfg->redis_unix = NULL;
+    conf_sentinels_free(cfg);
+    if (strncmp(a[1].s, "sentinel://", 11) == 0)
+        return set_redis_sentinel(ps, cfg, &a[1]);
     if (strncmp(a[1].s, "unix:", 5) == 0) {
         if (a[1].s[5] != '/')
             return conf_fail(ps, a[1].line, "redis \"%.200s\": unix: needs an absolute path", a[1].s);
@@ -809,7 +915,7 @@ static int set_claims_header(struct parser *ps, const struct directive *d, struc
  * in conf/wsgate.conf are the same words. */
 static const struct directive directives[] = {
     /* main */
-    { "listen", CTX_MAIN, 1, 2, D_MULTI, set_listen, 0, 0, 0 },
+    { "listen", CTX_MAIN, 1, 3, D_MULTI, set_listen, 0, 0, 0 },
     { "workers", CTX_MAIN, 1, 1, 0, set_workers, 0, 0, 0 },
     { "max_connections", CTX_MAIN, 1, 1, 0, set_long, FIELD(config, max_connections), 1, 10000000 },
     { "handshake_timeout", CTX_MAIN, 1, 1, 0, set_duration,
@@ -835,6 +941,9 @@ static const struct directive directives[] = {
     { "max_sessions_per_subject", CTX_MAIN, 1, 1, 0, set_long,
       FIELD(config, max_sessions_per_subject), 0, 10000000 },
     { "redis", CTX_MAIN, 1, 1, 0, set_redis, 0, 0, 0 },
+    { "revocation_channel", CTX_MAIN, 1, 1, 0, set_string, FIELD(config, revocation_channel), 0, 0 },
+    { "real_ip_from", CTX_MAIN, 1, ARGS_ANY, D_MULTI, set_real_ip_from, 0, 0, 0 },
+    { "real_ip_header", CTX_MAIN, 1, 1, 0, set_real_ip_header, 0, 0, 0 },
     { "redis_prefix", CTX_MAIN, 1, 1, 0, set_string, FIELD(config, redis_prefix), 0, 0 },
     { "redis_failure", CTX_MAIN, 1, 1, 0, set_redis_failure, 0, 0, 0 },
     { "redis_timeout", CTX_MAIN, 1, 1, 0, set_duration, FIELD(config, redis_timeout_ms), 1,
@@ -901,7 +1010,8 @@ static int arity_error(struct parser *ps, const struct directive *d, int line)
     if (d->max_args == ARGS_ANY)
         return conf_fail(ps, line, "\"%s\" takes at least %d argument%s", d->name, d->min_args,
                     d->min_args == 1 ? "" : "s");
-    return conf_fail(ps, line, "\"%s\" takes %d or %d arguments", d->name, d->min_args, d->max_args);
+    return conf_fail(ps, line, "\"%s\" takes %d %s %d arguments", d->name, d->min_args,
+                     d->max_args == d->min_args + 1 ? "or" : "to", d->max_args);
 }
 
 /* Parses directives until the matching "}" (or end of file in the main

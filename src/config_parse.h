@@ -72,4 +72,7 @@ void conf_sources_free(struct config *cfg);
 
 #define WORKERS_MAX 64
 
+/* Frees the sentinel://... settings of "redis". */
+void conf_sentinels_free(struct config *cfg);
+
 #endif

@@ -20,6 +20,7 @@
 #include "httpproxy.h"
 #include "log.h"
 #include "metrics.h"
+#include "realip.h"
 #include "revoke.h"
 #include "session.h"
 #include "socketio.h"
@@ -80,6 +81,27 @@ static void answer_preflight(struct session *s)
     session_next_request(s);
 }
 
+/* real_ip_from (SPEC §13): a trusted proxy's header names the client,
+ * anew for every request of a connection. */
+static int client_from_header(struct session *s)
+{
+    char ip[64];
+
+    if (!realip_trusted(s->cfg->real_ip_from, s->cfg->nreal_ip_from, s->conn_ip))
+        return 0;
+    if (!realip_resolve(s->cfg->real_ip_from, s->cfg->nreal_ip_from, s->conn_ip, &s->req,
+                        s->cfg->real_ip_header, ip, sizeof(ip)))
+        snprintf(ip, sizeof(ip), "%s", s->conn_ip);
+    if (session_set_client(s, ip) < 0) {
+        slog(LOG_INFO, s, "rejected 429: too many connections from this address");
+        s->end_cause = OC_TOO_MANY_CONNECTIONS_PER_IP;
+        session_reject(s, OC_TOO_MANY_CONNECTIONS_PER_IP, 429, "too_many_requests",
+                       "too many connections from this address", NULL);
+        return -1;
+    }
+    return 0;
+}
+
 static void head_received(struct session *s)
 {
     char err[160];
@@ -101,6 +123,8 @@ static void head_received(struct session *s)
         return;
     }
     s->have_req = 1;
+    if (s->cfg->nreal_ip_from && client_from_header(s) < 0)
+        return;
     if (admit_request(s->cfg, &s->req, util_wall_s(), &s->adm)) {
         slog(LOG_INFO, s, "rejected %d %s: %s", s->adm.status, outcome_name(s->adm.reason), s->adm.desc);
         reject_from_admission(s);

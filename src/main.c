@@ -92,6 +92,8 @@ static int same_redis(const struct config *a, const struct config *b)
         return 1;
     return a->redis == b->redis && same_str(a->redis_host, b->redis_host) &&
            a->redis_port == b->redis_port && same_str(a->redis_unix, b->redis_unix) &&
+           same_str(a->redis_sentinel, b->redis_sentinel) &&
+           same_str(a->revocation_channel, b->revocation_channel) &&
            same_str(a->redis_prefix, b->redis_prefix) && a->redis_timeout_ms == b->redis_timeout_ms &&
            a->revocation_sweep_ms == b->revocation_sweep_ms;
 }

@@ -42,6 +42,8 @@
     X(INTERNAL_ERROR, "internal_error", OC_REJECT) \
     X(BAD_ENGINEIO, "bad_engineio", OC_REJECT) \
     X(TOO_MANY_SESSIONS, "too_many_sessions", OC_REJECT) \
+    X(BAD_PROXY_HEADER, "bad_proxy_header", OC_REJECT) \
+    X(PROXY_HEADER_TIMEOUT, "proxy_header_timeout", OC_REJECT) \
     X(CLIENT_ERROR, "client_error", OC_CLOSE) \
     X(UPSTREAM_ERROR, "upstream_error", OC_CLOSE) \
     X(IDLE_TIMEOUT, "idle_timeout", OC_CLOSE) \

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "jwt.h"
 #include "log.h"
+#include "sentinel.h"
 #include "util.h"
 
 #define RETRY_MIN_MS 100
@@ -42,6 +43,10 @@ struct revoke {
     char *prefix;                   /* "<redis_prefix>revoked:" */
     size_t prefix_len;
     char *match;                    /* glob-escaped prefix + "*" */
+    char *channel;                  /* revocation_channel, or NULL */
+    struct sentinel *sentinel;      /* redis sentinel://: host and port follow it */
+    int64_t malformed_logged_s;     /* one log line per second for bad messages */
+    unsigned long malformed_quiet;
     int64_t sweep_ms, timeout_ms;
 
     redisAsyncContext *cmd, *sub;
@@ -70,6 +75,7 @@ struct revoke_check {
 
 static void connect_all(struct revoke *r);
 static void sweep_start(struct revoke *r);
+static void on_cmd_role(redisAsyncContext *ac, void *reply, void *priv);
 
 /* ---- session index -------------------------------------------------- */
 
@@ -234,6 +240,46 @@ static void schedule_retry(struct revoke *r)
     r->retry_ms = r->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : r->retry_ms * 2;
 }
 
+/* Both contexts go, without their disconnect callbacks: the master moved
+ * or is not one. Their pending callbacks see NULL replies. */
+static void drop_contexts(struct revoke *r)
+{
+    __atomic_store_n(&r->cmd_up, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->sub_up, 0, __ATOMIC_RELAXED);
+    r->sweeping = 0;
+    if (r->cmd) {
+        r->cmd->data = NULL;
+        redisAsyncFree(r->cmd);
+        r->cmd = NULL;
+    }
+    if (r->sub) {
+        r->sub->data = NULL;
+        redisAsyncFree(r->sub);
+        r->sub = NULL;
+    }
+}
+
+/* The sentinels name the master (again, or a new one after a failover). */
+static void on_master(void *arg, const char *host, int port)
+{
+    struct revoke *r = arg;
+
+    if (r->host && strcmp(r->host, host) == 0 && r->port == port) {
+        connect_all(r);     /* whatever is missing, to the same master */
+        return;
+    }
+    log_notice("redis: master is %s:%d (worker %d)%s", host, port, r->worker_id,
+               r->host ? ", moving there" : "");
+    drop_contexts(r);
+    free(r->host);
+    r->host = util_xstrdup(host);
+    r->port = port;
+    r->retry_ms = RETRY_MIN_MS;
+    /* Once both contexts are back, the sweep reads what was revoked on
+     * the new master meanwhile, as after an outage. */
+    connect_all(r);
+}
+
 static void on_cmd_ping(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct revoke *r = priv;
@@ -249,6 +295,24 @@ static void on_cmd_ping(redisAsyncContext *ac, void *reply, void *priv)
     sweep_start(r);
 }
 
+static void on_cmd_role(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct revoke *r = priv;
+    redisReply *rep = reply;
+
+    if (!rep || !r->cmd)
+        return;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+        rep->element[0]->type == REDIS_REPLY_STRING && strcmp(rep->element[0]->str, "master") == 0) {
+        on_cmd_ping(ac, reply, priv);
+        return;
+    }
+    note_down(r, "not the master any more");
+    drop_contexts(r);
+    sentinel_refresh(r->sentinel);
+    schedule_retry(r);
+}
+
 static void on_cmd_connect(const redisAsyncContext *ac, int status)
 {
     struct revoke *r = ac->data;
@@ -260,8 +324,12 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
         schedule_retry(r);
         return;
     }
-    /* TCP is up; Redis is up once it answers. */
-    redisAsyncCommand(r->cmd, on_cmd_ping, r, "PING");
+    /* TCP is up; Redis is up once it answers, and under Sentinel only
+     * if it is the master (a demoted one may still be reachable). */
+    if (r->sentinel)
+        redisAsyncCommand(r->cmd, on_cmd_role, r, "ROLE");
+    else
+        redisAsyncCommand(r->cmd, on_cmd_ping, r, "PING");
 }
 
 static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
@@ -275,10 +343,12 @@ static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
     r->cmd = NULL;
     __atomic_store_n(&r->cmd_up, 0, __ATOMIC_RELAXED);
     r->sweeping = 0;
+    sentinel_refresh(r->sentinel);
     schedule_retry(r);
 }
 
 static void on_keyspace(redisAsyncContext *ac, void *reply, void *priv);
+static void on_channel(redisAsyncContext *ac, void *reply, void *priv);
 
 static void on_sub_connect(const redisAsyncContext *ac, int status)
 {
@@ -328,6 +398,8 @@ static redisAsyncContext *open_ctx(struct revoke *r, redisConnectCallback *on_co
 
 static void connect_all(struct revoke *r)
 {
+    if (!r->host && !r->unix_path)
+        return;     /* Sentinel has not named the master yet */
     if (!r->cmd) {
         r->cmd = open_ctx(r, on_cmd_connect, on_cmd_disconnect);
         if (!r->cmd)
@@ -340,15 +412,21 @@ static void connect_all(struct revoke *r)
         } else {
             /* Queued until connected; keyspace events for our keys only. */
             redisAsyncCommand(r->sub, on_keyspace, r, "PSUBSCRIBE __keyspace@*__:%s*", r->match);
+            if (r->channel)
+                redisAsyncCommand(r->sub, on_channel, r, "SUBSCRIBE %s", r->channel);
         }
     }
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
+    struct revoke *r = arg;
+
     (void)fd;
     (void)what;
-    connect_all(arg);
+    if (!r->cmd_up)
+        sentinel_refresh(r->sentinel);
+    connect_all(r);
 }
 
 /* ---- keyspace notifications ------------------------------------------- */
@@ -428,6 +506,91 @@ static void on_keyspace(redisAsyncContext *ac, void *reply, void *priv)
         return;
     key += 3;
     key_revoked(r, key, rep->element[2]->len - (size_t)(key - chan));
+}
+
+/* ---- revocation_channel ------------------------------------------------ */
+
+static int all_digits(const char *s, size_t n)
+{
+    if (n == 0 || n > 19)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+int revoke_parse_message(const char *msg, size_t len, struct revoke_msg *out)
+{
+    memset(out, 0, sizeof(*out));
+    /* Keys are C strings everywhere else: a NUL can name nothing. */
+    if (memchr(msg, '\0', len))
+        return 0;
+    if (len > 4 && memcmp(msg, "jti:", 4) == 0) {
+        out->key = msg + 4;
+        out->key_len = len - 4;
+        return 'j';
+    }
+    if (len > 4 && memcmp(msg, "sub:", 4) == 0) {
+        const char *p = msg + 4, *end = msg + len, *colon = NULL;
+        for (const char *q = p; q < end; q++)
+            if (*q == ':')
+                colon = q;
+        if (!colon || colon == p || !all_digits(colon + 1, (size_t)(end - colon - 1)))
+            return 0;
+        out->key = p;
+        out->key_len = (size_t)(colon - p);
+        out->cutoff = colon + 1;
+        out->cutoff_len = (size_t)(end - colon - 1);
+        return 's';
+    }
+    return 0;
+}
+
+/* Anyone who may PUBLISH can send junk: one line per second at most,
+ * for the whole process (every worker hears every message). */
+static void log_malformed(struct revoke *r)
+{
+    static int64_t logged_s;
+    static unsigned long quiet;
+    int64_t now = util_now_ms() / 1000, prev = __atomic_load_n(&logged_s, __ATOMIC_RELAXED);
+
+    __atomic_add_fetch(&r->st.channel_malformed, 1, __ATOMIC_RELAXED);
+    if (now == prev || !__atomic_compare_exchange_n(&logged_s, &prev, now, 0, __ATOMIC_RELAXED,
+                                                    __ATOMIC_RELAXED)) {
+        __atomic_add_fetch(&quiet, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    log_warn("redis: ignored a malformed message on %s; %lu more not logged", r->channel,
+             __atomic_exchange_n(&quiet, 0, __ATOMIC_RELAXED));
+}
+
+static void on_channel(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct revoke *r = priv;
+    redisReply *rep = reply;
+    struct revoke_msg m;
+    char *key;
+    int kind;
+
+    (void)ac;
+    if (!rep || !r || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+        rep->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(rep->element[0]->str, "message") != 0 ||
+        rep->element[2]->type != REDIS_REPLY_STRING)
+        return;     /* the subscribe confirmation, or the context going away */
+    __atomic_add_fetch(&r->st.channel_messages, 1, __ATOMIC_RELAXED);
+    kind = revoke_parse_message(rep->element[2]->str, rep->element[2]->len, &m);
+    if (!kind) {
+        log_malformed(r);
+        return;
+    }
+    key = util_strndup(m.key, m.key_len);
+    if (kind == 'j')
+        sidx_revoke(r, &r->by_jti, key, NULL, 0);
+    else
+        sidx_revoke(r, &r->by_sub, key, m.cutoff, m.cutoff_len);
+    free(key);
 }
 
 /* ---- sweep -------------------------------------------------------------- */
@@ -637,7 +800,7 @@ struct revoke *revoke_new(struct event_base *base, const struct config *cfg, int
     r->worker_id = worker_id;
     if (cfg->redis_unix)
         r->unix_path = util_xstrdup(cfg->redis_unix);
-    else
+    else if (cfg->redis_host)
         r->host = util_xstrdup(cfg->redis_host);
     r->port = cfg->redis_port;
     r->prefix_base = util_xstrdup(cfg->redis_prefix);
@@ -647,6 +810,8 @@ struct revoke *revoke_new(struct event_base *base, const struct config *cfg, int
     r->prefix_len = strlen(full);
     r->match = glob_escape(full);
     r->sweep_ms = cfg->revocation_sweep_ms;
+    if (cfg->revocation_channel)
+        r->channel = util_xstrdup(cfg->revocation_channel);
     r->timeout_ms = cfg->redis_timeout_ms;
     r->retry_ms = RETRY_MIN_MS;
     r->by_jti.slot = 0;
@@ -656,6 +821,8 @@ struct revoke *revoke_new(struct event_base *base, const struct config *cfg, int
     tv.tv_sec = (time_t)(r->sweep_ms / 1000);
     tv.tv_usec = (suseconds_t)((r->sweep_ms % 1000) * 1000);
     evtimer_add(r->sweep_timer, &tv);
+    if (cfg->redis_sentinel)
+        r->sentinel = sentinel_new(base, cfg, worker_id, on_master, r);
     connect_all(r);
     return r;
 }
@@ -664,6 +831,7 @@ void revoke_free(struct revoke *r)
 {
     if (!r)
         return;
+    sentinel_free(r->sentinel);
     event_free(r->retry);
     event_free(r->sweep_timer);
     /* Pending callbacks run now with NULL replies and free what they own. */
@@ -682,6 +850,7 @@ void revoke_free(struct revoke *r)
     free(r->prefix);
     free(r->prefix_base);
     free(r->match);
+    free(r->channel);
     free(r);
 }
 
@@ -703,6 +872,8 @@ void revoke_get_stats(const struct revoke *r, struct revoke_stats *out)
     out->allowed_while_down = __atomic_load_n(&r->st.allowed_while_down, __ATOMIC_RELAXED);
     out->live_closed = __atomic_load_n(&r->st.live_closed, __ATOMIC_RELAXED);
     out->sweeps = __atomic_load_n(&r->st.sweeps, __ATOMIC_RELAXED);
+    out->channel_messages = __atomic_load_n(&r->st.channel_messages, __ATOMIC_RELAXED);
+    out->channel_malformed = __atomic_load_n(&r->st.channel_malformed, __ATOMIC_RELAXED);
 }
 
 void revoke_count_allowed(struct revoke *r)

@@ -53,9 +53,20 @@ void revoke_untrack(struct revoke *r, struct revoke_entry *e);
  * no iat, or the cutoff is at or after it. */
 int revoke_sub_cutoff_applies(const char *value, size_t len, int has_iat, int64_t iat);
 
+/* A revocation_channel message (SPEC §13): "jti:<jti>" or
+ * "sub:<sub>:<unix-cutoff>" (the sub may hold ':', the cutoff is the
+ * digits after the last one). Returns 'j' or 's' with key (and cutoff)
+ * pointing into msg, or 0 for anything else. */
+struct revoke_msg {
+    const char *key, *cutoff;
+    size_t key_len, cutoff_len;
+};
+int revoke_parse_message(const char *msg, size_t len, struct revoke_msg *out);
+
 /* Counters for metrics and tests. */
 struct revoke_stats {
     unsigned long checks, revoked, unavailable, allowed_while_down, live_closed, sweeps;
+    unsigned long channel_messages, channel_malformed;
 };
 void revoke_get_stats(const struct revoke *r, struct revoke_stats *out);
 /* A handshake admitted while Redis was unavailable (redis_failure allow). */

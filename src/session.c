@@ -30,6 +30,7 @@
 #include "tls.h"
 #include "connlimit.h"
 #include "metrics.h"
+#include "realip.h"
 #include "util.h"
 
 #define FLUSH_WAIT_MS 5000      /* how long the last bytes may take to leave */
@@ -74,6 +75,25 @@ static void format_peer(struct session *s, const struct sockaddr *sa)
         snprintf(s->peer, sizeof(s->peer), "unix");
     }
     snprintf(s->peer_ip, sizeof(s->peer_ip), "%s", ip);
+    snprintf(s->conn_ip, sizeof(s->conn_ip), "%s", ip);
+}
+
+int session_set_client(struct session *s, const char *ip)
+{
+    if (s->ip_counted && strcmp(ip, s->peer_ip) == 0)
+        return 0;
+    if (s->ip_counted)
+        countmap_release(limits_per_ip, s->peer_ip);
+    s->ip_counted = 0;
+    /* The port is the proxy's, not the client's: the address alone. */
+    snprintf(s->peer_ip, sizeof(s->peer_ip), "%s", ip);
+    snprintf(s->peer, sizeof(s->peer), strchr(ip, ':') ? "[%s]" : "%s", ip);
+    if (s->cfg->max_connections_per_ip > 0) {
+        if (!countmap_take(limits_per_ip, s->peer_ip, s->cfg->max_connections_per_ip))
+            return -1;
+        s->ip_counted = 1;
+    }
+    return 0;
 }
 
 static struct session *session_create(struct session_env *env, struct config *cfg, int fd,
@@ -137,7 +157,10 @@ static struct session *session_create(struct session_env *env, struct config *cf
     if (__atomic_load_n(&connlimit_open, __ATOMIC_RELAXED) > cfg->max_connections) {
         s->end_cause = OC_TOO_MANY_CONNECTIONS;
         session_reject(s, OC_SERVICE_UNAVAILABLE, 503, "service_unavailable", "too many connections", NULL);
-    } else if (cfg->max_connections_per_ip > 0) {
+    } else if (cfg->max_connections_per_ip > 0
+               && !realip_trusted(cfg->real_ip_from, cfg->nreal_ip_from, s->peer_ip)) {
+        /* A trusted proxy's connections are counted by the client
+         * address its header gives (intake.c, session_set_client). */
         if (countmap_take(limits_per_ip, s->peer_ip, cfg->max_connections_per_ip)) {
             s->ip_counted = 1;
         } else {

@@ -92,6 +92,8 @@ struct session {
     struct event *timer;            /* the one deadline of the current state */
     char peer[64];                  /* "ip:port" */
     char peer_ip[48];
+    char conn_ip[48];               /* the connection's (or its PROXY header's) address;
+                                     * peer_ip may be real_ip's instead */
 
     size_t head_scanned;            /* bytes already searched for the end of head */
     char *head;                     /* the client's head, NUL-terminated copy */
@@ -189,6 +191,10 @@ void session_next_request(struct session *s);
 /* Writes the access log line of the session, or of the plain HTTP
  * exchange that just ended. */
 void session_log_access(const struct session *s);
+/* The client address is ip (real_ip_from, SPEC §13), for the logs,
+ * /sessions, X-Forwarded-For and max_connections_per_ip, whose slot moves
+ * to ip: -1 when ip has none left. */
+int session_set_client(struct session *s, const char *ip);
 /* Drops the session without any goodbye (forced shutdown). */
 void session_abort(struct session *s);
 

@@ -22,6 +22,8 @@
 #include "connlimit.h"
 #include "intake.h"
 #include "log.h"
+#include "metrics.h"
+#include "proxyaccept.h"
 #include "revoke.h"
 #include "session.h"
 #include "util.h"
@@ -95,18 +97,47 @@ static void set_listening(struct worker *w, int on)
     w->paused = !on;
 }
 
+static void start_session(struct worker *w, struct config *cfg, int fd,
+                          const struct sockaddr *sa, int salen, int tls)
+{
+    if (!(tls ? session_new_tls : session_new)(&w->env, cfg, fd, sa, salen, &intake_ops)) {
+        __atomic_sub_fetch(&connlimit_open, 1, __ATOMIC_RELAXED);
+        log_err("cannot allocate a session");
+    }
+}
+
+/* The PROXY header was read (its source is sa), or the connection is gone. */
+static void proxy_header_read(void *arg, int ok, int fd, const struct sockaddr *sa,
+                              socklen_t salen, enum outcome why, void *user, int tls)
+{
+    struct worker *w = arg;
+    struct config *cfg = user;
+
+    if (ok) {
+        start_session(w, cfg, fd, sa, (int)salen, tls);
+        return;
+    }
+    metrics_reject(&w->m, why);
+    config_unref(cfg);
+    /* As a session that ends: frees its slot, may resume paused
+     * listeners, may finish the drain. */
+    session_released(&w->env);
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
     struct worker *w = arg;
     struct config *cfg = worker_config_acquire();
     long n = __atomic_add_fetch(&connlimit_open, 1, __ATOMIC_RELAXED);
-    int tls = 0;
+    int tls = 0, proxy = 0;
 
     /* Listeners are bound at start; a reload cannot change which are TLS. */
     for (size_t j = 0; j < w->nlisteners; j++)
-        if (w->listeners[j] == l)
+        if (w->listeners[j] == l) {
             tls = w->listen_tls[j];
+            proxy = w->listen_proxy[j];
+        }
     /* A little over max_connections still gets a 503 (session_new); far
      * over it, stop accepting until connections end, so a flood cannot
      * exhaust file descriptors. */
@@ -131,10 +162,18 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         config_unref(cfg);
         return;
     }
-    if (!(tls ? session_new_tls : session_new)(&w->env, cfg, fd, sa, salen, &intake_ops)) {
-        __atomic_sub_fetch(&connlimit_open, 1, __ATOMIC_RELAXED);
-        log_err("cannot allocate a session");
+    if (proxy) {
+        /* The session starts once the header names the client. */
+        if (proxyaccept_start(w->base, &w->proxy_waiting, fd, sa, (socklen_t)salen,
+                              cfg->handshake_timeout_ms, proxy_header_read, w, cfg, tls) < 0) {
+            close(fd);
+            __atomic_sub_fetch(&connlimit_open, 1, __ATOMIC_RELAXED);
+            config_unref(cfg);
+            log_err("cannot allocate a connection");
+        }
+        return;
     }
+    start_session(w, cfg, fd, sa, salen, tls);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
@@ -156,6 +195,8 @@ static void stop_listening(struct worker *w)
     w->listeners = NULL;
     free(w->listen_tls);
     w->listen_tls = NULL;
+    free(w->listen_proxy);
+    w->listen_proxy = NULL;
     w->nlisteners = 0;
 }
 
@@ -204,6 +245,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         return;
     stop_listening(w);
     w->draining = 1;
+    proxyaccept_drop_all(&w->proxy_waiting);
     for (s = w->env.sessions; s; s = next) {
         next = s->next;
         if (force)
@@ -253,10 +295,12 @@ struct worker *workers_start(struct config *cfg, int n, char *err, size_t errlen
         event_add(w->wake, NULL);
         w->listeners = util_xcalloc(cfg->nlistens, sizeof(*w->listeners));
         w->listen_tls = util_xcalloc(cfg->nlistens, sizeof(*w->listen_tls));
+        w->listen_proxy = util_xcalloc(cfg->nlistens, sizeof(*w->listen_proxy));
         w->nlisteners = cfg->nlistens;
         for (size_t j = 0; j < cfg->nlistens; j++) {
             const struct listen_conf *lc = &cfg->listens[j];
             w->listen_tls[j] = lc->tls;
+            w->listen_proxy[j] = lc->proxy_protocol;
             unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
                              LEV_OPT_CLOSE_ON_EXEC;
             w->listeners[j] = evconnlistener_new_bind(w->base, on_accept, w, flags, 4096,

@@ -15,6 +15,7 @@ struct event;
 struct evconnlistener;
 struct session;
 struct revoke;
+struct proxyaccept;
 
 struct worker {
     int id;
@@ -23,6 +24,8 @@ struct worker {
     struct evconnlistener **listeners;
     size_t nlisteners;
     int *listen_tls;                /* per listener: connections start with a TLS handshake */
+    int *listen_proxy;              /* per listener: a PROXY header comes before all */
+    struct proxyaccept *proxy_waiting; /* accepted, their PROXY header not read yet */
     struct event *wake;             /* main thread -> worker: look at flags */
     int stop_requested;             /* set by main, read on wake */
     int force_requested;

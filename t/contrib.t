@@ -310,6 +310,62 @@ else:
         problems.append("unexpected structure: %r" % e)
     check("pod.yaml: the pod, its sidecar and the Service agree with wsgate.conf", problems)
 
+# ---------------------------------------------------------------- kubernetes fleet
+
+fleet_conf = check_rewritten("contrib/kubernetes/fleet.conf")
+fleet_text = read("contrib/kubernetes/fleet.yaml")
+ok(block_scalar(fleet_text, "wsgate.conf") == fleet_conf,
+   "fleet.yaml: the ConfigMap's wsgate.conf is exactly contrib/kubernetes/fleet.conf")
+fl = directive(fleet_conf, "listen") or []
+rd = (directive(fleet_conf, "redis") or [""])[0]
+ok("proxy_protocol" in fl[1:] and rd.startswith("sentinel://") and
+   directive(fleet_conf, "revocation_channel"),
+   "fleet.conf: PROXY protocol listener, Redis through Sentinel, a revocation channel",
+   (fl, rd))
+if yaml is None:
+    skip("fleet.yaml: replicas, load balancer, probes and Sentinel agree with fleet.conf",
+         "python3-yaml not installed")
+else:
+    problems = []
+    try:
+        docs = [d for d in yaml.safe_load_all(fleet_text) if d is not None]
+        by = {}
+        for d in docs:
+            by.setdefault(d["kind"], []).append(d)
+        dep = by["Deployment"][0]
+        if dep["spec"]["replicas"] < 2:
+            problems.append("the Deployment has %r replicas" % dep["spec"]["replicas"])
+        pspec = dep["spec"]["template"]["spec"]
+        gw = [c for c in pspec["containers"] if c["name"] == "wsgate"][0]
+        lp = listen_port(fleet_conf)
+        st = directive(fleet_conf, "status_listen")
+        stp = int(st[0].rsplit(":", 1)[1])
+        if gw.get("livenessProbe", {}).get("tcpSocket", {}).get("port") == lp:
+            problems.append("a TCP probe of the proxy_protocol port sends no PROXY header")
+        if gw.get("readinessProbe", {}).get("httpGet") != {"path": "/healthz", "port": stp}:
+            problems.append("readinessProbe is not /healthz on the status port")
+        svcs = {d["metadata"]["name"]: d for d in by["Service"]}
+        lb = svcs["chat"]
+        if lb["spec"].get("type") != "LoadBalancer" or \
+                "proxy-protocol" not in " ".join(lb["metadata"].get("annotations", {})):
+            problems.append("the chat Service is not a load balancer sending the PROXY protocol")
+        if [(p["port"], p["targetPort"]) for p in lb["spec"]["ports"]] != [(80, lp)]:
+            problems.append("chat Service ports do not map 80 to the listen port")
+        sent = svcs["redis-sentinel"]
+        want = rd[len("sentinel://"):].split("/")[0]
+        have = "%s:%d" % (sent["spec"]["clusterIP"], sent["spec"]["ports"][0]["port"])
+        if want != have:
+            problems.append("fleet.conf asks sentinels %s, the Service is %s" % (want, have))
+        master = rd.rsplit("/", 1)[1]
+        scripts = by["ConfigMap"][1]["data"]["sentinel.sh"]
+        if "sentinel monitor %s " % master not in scripts:
+            problems.append("the sentinels do not monitor %s" % master)
+        if by["StatefulSet"][0]["spec"]["replicas"] < 2:
+            problems.append("one Redis pod cannot fail over")
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        problems.append("unexpected structure: %r" % e)
+    check("fleet.yaml: replicas, load balancer, probes and Sentinel agree with fleet.conf", problems)
+
 # ---------------------------------------------------------------- systemd
 
 unit = read("contrib/systemd/wsgate.service")
@@ -437,5 +493,21 @@ lifecycle = ("listening on", "started with", "shutting down", "stopped")
 other = [ln for ln in probe_gw.log().splitlines() if not any(x in ln for x in lifecycle)]
 ok(other and all("/marker" in ln or "not_websocket" in ln for ln in other),
    "a TCP probe (connect, close) is not logged", "\n".join(other))
+
+# ---------------------------------------------------------------- haproxy
+hap_text = read("contrib/haproxy/haproxy.cfg")
+servers = re.findall(r"^\s*server\s+\S+\s+(\S+)(.*)$", hap_text, re.M)
+ok(servers and all("send-proxy-v2" in rest.split() for _, rest in servers),
+   "contrib/haproxy: every server is sent the PROXY v2 header", servers)
+ok(re.search(r"^\s*mode tcp$", hap_text, re.M),
+   "contrib/haproxy: TCP mode, the WebSocket traffic is not rewritten")
+ok(re.search(r"^#\s+listen \S+ proxy_protocol;", hap_text, re.M),
+   "contrib/haproxy: names the wsgate listen line it needs")
+hap = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
+if hap:
+    rc, out, err = run([hap, "-c", "-f", os.path.join(CONTRIB, "haproxy", "haproxy.cfg")])
+    ok(rc == 0, "contrib/haproxy/haproxy.cfg passes haproxy -c", out + err)
+else:
+    skip("contrib/haproxy/haproxy.cfg passes haproxy -c", "no haproxy")
 
 done()

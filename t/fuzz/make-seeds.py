@@ -291,4 +291,45 @@ jwks += [
     ("empty", ''),
 ]
 target("jwks_fuzz", jwks)
+
+# ---- proxyproto_fuzz: PROXY protocol headers ----------------------------------
+import struct
+V2SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def v2(cmd, fam, body):
+    return V2SIG + bytes([0x20 | cmd, fam]) + struct.pack(">H", len(body)) + body
+
+
+V4 = bytes([203, 0, 113, 7, 10, 0, 0, 1]) + struct.pack(">HH", 51234, 8080)
+V6 = bytes(15) + b"\x01" + bytes(15) + b"\x02" + struct.pack(">HH", 443, 8443)
+TLVS = b"\x01\x00\x02h2" + b"\x04\x00\x00" + b"\x20\x00\x05\x01\x00\x00\x00\x00"
+proxyproto = [
+    ("v1-tcp4", "PROXY TCP4 203.0.113.7 10.0.0.1 51234 8080\r\nGET / HTTP/1.1\r\n\r\n"),
+    ("v1-tcp6", "PROXY TCP6 2001:db8::7 ::1 51234 8080\r\n"),
+    ("v1-unknown", "PROXY UNKNOWN\r\n"),
+    ("v1-unknown-junk", "PROXY UNKNOWN ffff:f...f:ffff 1 2\r\n"),
+    ("v1-max", "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n"),
+    ("v1-lf-only", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"),
+    ("v1-port-overflow", "PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n"),
+    ("v1-double-space", "PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n"),
+    ("v1-family-mismatch", "PROXY TCP4 ::1 ::1 1 2\r\n"),
+    ("v2-tcp4", v2(1, 0x11, V4) + b"\x16\x03\x01"),
+    ("v2-tcp6", v2(1, 0x21, V6)),
+    ("v2-local", v2(0, 0x00, b"")),
+    ("v2-local-tcp4", v2(0, 0x11, V4)),
+    ("v2-unspec", v2(1, 0x00, b"")),
+    ("v2-tlvs", v2(1, 0x11, V4 + TLVS)),
+    ("v2-tlv-overrun", v2(1, 0x11, V4 + b"\x01\x00\x09ab")),
+    ("v2-tlv-truncated", v2(1, 0x11, V4 + b"\x01\x00")),
+    ("v2-short-addr", v2(1, 0x11, V4[:8])),
+    ("v2-udp4", v2(1, 0x12, V4)),
+    ("v2-unix", v2(1, 0x31, bytes(216))),
+    ("v2-bad-version", V2SIG + b"\x11\x11\x00\x0c" + V4),
+    ("v2-bad-command", V2SIG + b"\x22\x11\x00\x0c" + V4),
+    ("v2-huge-length", V2SIG + b"\x21\x11\xff\xff" + V4),
+    ("plain-request", "GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("empty", ""),
+]
+target("proxyproto_fuzz", proxyproto)
 sys.exit(0)

@@ -382,11 +382,25 @@ static void test_errors(void)
         "\"reject\" or \"allow\"", "redis_failure maybe;\n" MIN_LISTEN MIN_ROUTE);
     BAD("redis unix path", "1: redis \"unix:rel\": unix: needs an absolute path",
         "redis unix:rel;\n" MIN_LISTEN MIN_ROUTE);
+    BAD("redis sentinel without master", "1: redis \"sentinel://127.0.0.1:26379\": expected "
+        "sentinel://HOST:PORT[,HOST:PORT...]/MASTER",
+        "redis sentinel://127.0.0.1:26379;\n" MIN_LISTEN MIN_ROUTE);
+    BAD("redis sentinel empty master", "1: redis \"sentinel://127.0.0.1:26379/\": expected "
+        "sentinel://HOST:PORT[,HOST:PORT...]/MASTER", "redis sentinel://127.0.0.1:26379/;\n" MIN_LISTEN MIN_ROUTE);
+    BAD("redis sentinel bad address", "1: redis sentinel \"sentinel.local:26379\": only numeric "
+        "addresses are supported", "redis sentinel://sentinel.local:26379/m;\n" MIN_LISTEN MIN_ROUTE);
+    BAD("redis sentinel empty entry", "1: redis \"sentinel://127.0.0.1:1,/m\": empty sentinel address", "redis sentinel://127.0.0.1:1,/m;\n" MIN_LISTEN MIN_ROUTE);
+    BAD("real_ip_header not a name", "1: real_ip_header \"X Real\": not a header name",
+        "real_ip_header \"X Real\";\n" MIN_LISTEN MIN_ROUTE);
+    BAD("real_ip_from host bits", "1: real_ip_from \"10.0.0.1/8\": address has bits set beyond "
+        "the prefix length", "real_ip_from 10.0.0.1/8;\n" MIN_LISTEN MIN_ROUTE);
     BAD("unknown in a block", "4: unknown directive \"jwks_uri\"",
         MIN_LISTEN MIN_ROUTE "jwt {\n jwks_uri x; }\n");
     BAD("arity 1", "1: \"handshake_timeout\" takes 1 argument",
         "handshake_timeout 1 2;\n" MIN_LISTEN MIN_ROUTE);
-    BAD("arity 1 or 2", "1: \"listen\" takes 1 or 2 arguments", "listen;\n" MIN_ROUTE);
+    BAD("arity 1 to 3", "1: \"listen\" takes 1 to 3 arguments", "listen;\n" MIN_ROUTE);
+    BAD("listen flag twice", "1: invalid parameter \"tls\" for \"listen\"",
+        "listen 127.0.0.1:1 tls tls;\n" MIN_ROUTE);
     BAD("arity at least 1", "2: \"upstream\" takes at least 1 argument",
         MIN_LISTEN "route / { upstream; }\n");
     BAD("arity 2", "3: \"require_claim\" takes 2 arguments",
