@@ -24,6 +24,7 @@
 #include "log.h"
 #include "revoke.h"
 #include "session.h"
+#include "tokcache.h"
 #include "util.h"
 
 long worker_max_connections = 10000;    /* of the installed config, atomic */
@@ -219,6 +220,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
 
     event_base_dispatch(w->base);
+    tokcache_thread_free();
     pthread_mutex_lock(&w->snap_lock);
     w->finished = 1;
     pthread_cond_broadcast(&w->snap_cond);
