@@ -257,8 +257,12 @@ static struct config *config_defaults(const char *path)
     struct config *cfg = util_xcalloc(1, sizeof(*cfg));
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
+    static uint64_t loads;
+
     cfg->refs = 1;
     cfg->path = util_xstrdup(path);
+    cfg->generation = __atomic_add_fetch(&loads, 1, __ATOMIC_RELAXED);
+    cfg->token_cache = 1024;
     cfg->workers = cpus < 1 ? 1 : cpus > WORKERS_MAX ? WORKERS_MAX : (int)cpus;
     cfg->max_connections = 10000;
     cfg->handshake_timeout_ms = 10000;

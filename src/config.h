@@ -105,6 +105,8 @@ enum log_target_kind { LOGT_OFF, LOGT_STDERR, LOGT_FILE };
 struct config {
     int refs;                       /* atomic */
     char *path;
+    uint64_t generation;            /* distinct for every configuration loaded */
+    long token_cache;               /* verified-token cache entries per worker, 0 = off */
 
     struct listen_conf *listens;
     size_t nlistens;

@@ -940,6 +940,7 @@ static const struct directive directives[] = {
       FIELD(config, max_connections_per_ip), 0, 10000000 },
     { "max_sessions_per_subject", CTX_MAIN, 1, 1, 0, set_long,
       FIELD(config, max_sessions_per_subject), 0, 10000000 },
+    { "token_cache", CTX_MAIN, 1, 1, 0, set_long, FIELD(config, token_cache), 0, 1000000 },
     { "redis", CTX_MAIN, 1, 1, 0, set_redis, 0, 0, 0 },
     { "revocation_channel", CTX_MAIN, 1, 1, 0, set_string, FIELD(config, revocation_channel), 0, 0 },
     { "real_ip_from", CTX_MAIN, 1, ARGS_ANY, D_MULTI, set_real_ip_from, 0, 0, 0 },

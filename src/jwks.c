@@ -12,6 +12,7 @@
 #include "config.h"
 #include "jwt.h"
 #include "keys.h"
+#include "tokcache.h"
 #include "util.h"
 
 /* A key set may be shared by the holder of the old and of the new
@@ -32,6 +33,7 @@ struct jwks {
     long readers;                   /* atomic: verifications between acquire and release */
     struct retired *retired;        /* main thread: replaced sets a reader may still hold */
     int kick_pending;               /* atomic: a kick is on its way to the fetcher */
+    uint64_t generation;            /* atomic: raised after each publication */
     pthread_mutex_t kick_lock;      /* kick_ev against the fetcher going away */
     struct event *kick_ev;
 };
@@ -125,6 +127,11 @@ static void publish_set(struct jwks *j, struct jwks_set *s)
 {
     struct jwks_set *old = __atomic_exchange_n(&j->current, s, __ATOMIC_SEQ_CST);
 
+    /* After the swap: a reader that sees the new generation sees the new
+     * set, so no token verified with an old set is cached as verified
+     * with the new one. */
+    __atomic_add_fetch(&j->generation, 1, __ATOMIC_SEQ_CST);
+
     if (old) {
         struct retired *r = util_xmalloc(sizeof(*r));
         r->set = old;
@@ -165,18 +172,30 @@ int jwks_verify_trace(const struct config *cfg, const char *token, size_t len, i
                       const struct jwt_trace *trace)
 {
     struct jwt_policy pol;
+    struct tokcache_key key = { cfg->generation, 0 };
+    size_t cache = (size_t)cfg->token_cache;
     int rc;
 
-    if (!cfg->jwks && !trace)
-        return jwt_verify(&cfg->policy, token, len, now, out, err, errlen);
+    /* The generation is read before the set: see publish_set. */
+    if (cfg->jwks)
+        key.keys_gen = __atomic_load_n(&cfg->jwks->generation, __ATOMIC_SEQ_CST);
+    /* Explain mode traces every step, so it never takes a cached verdict. */
+    if (!trace && tokcache_get(cache, &key, token, len, now, out))
+        return 0;
     /* A copy of the policy on the stack: the configuration stays immutable. */
     pol = cfg->policy;
     pol.trace = trace;
-    if (!cfg->jwks)
-        return jwt_verify(&pol, token, len, now, out, err, errlen);
+    if (!cfg->jwks) {
+        rc = jwt_verify(&pol, token, len, now, out, err, errlen);
+        if (rc == 0 && !trace)
+            tokcache_put(cache, &key, token, len, jwt_expires_at(out, cfg->policy.leeway), out);
+        return rc;
+    }
     pol.remote = jwks_acquire(cfg->jwks);
     rc = jwt_verify(&pol, token, len, now, out, err, errlen);
     jwks_release(cfg->jwks);
+    if (rc == 0 && !trace)
+        tokcache_put(cache, &key, token, len, jwt_expires_at(out, cfg->policy.leeway), out);
     if (rc != 0 && err && strcmp(err, "no matching key") == 0) {
         jwks_kick(cfg->jwks);
         if (!pol.remote) {

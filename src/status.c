@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "revoke.h"
+#include "tokcache.h"
 #include "util.h"
 #include "worker.h"
 
@@ -98,6 +99,24 @@ static void on_metrics(struct status *st, struct evhttp_request *req, struct evb
         "# TYPE wsgate_connections_open gauge\n"
         "wsgate_connections_open %ld\n",
         (long long)sum.sessions_active, open);
+
+    {
+        struct tokcache_stats tc;
+        tokcache_stats(&tc);
+        evbuffer_add_printf(b,
+            "# HELP wsgate_token_cache_lookups_total Verified-token cache lookups, by result.\n"
+            "# TYPE wsgate_token_cache_lookups_total counter\n"
+            "wsgate_token_cache_lookups_total{result=\"hit\"} %llu\n"
+            "wsgate_token_cache_lookups_total{result=\"miss\"} %llu\n"
+            "# HELP wsgate_token_cache_entries Tokens held in the verified-token caches.\n"
+            "# TYPE wsgate_token_cache_entries gauge\n"
+            "wsgate_token_cache_entries %llu\n"
+            "# HELP wsgate_token_cache_bytes Memory the verified-token caches hold.\n"
+            "# TYPE wsgate_token_cache_bytes gauge\n"
+            "wsgate_token_cache_bytes %llu\n",
+            (unsigned long long)tc.hits, (unsigned long long)tc.misses,
+            (unsigned long long)tc.entries, (unsigned long long)tc.bytes);
+    }
 
     evbuffer_add_printf(b,
         "# HELP wsgate_handshakes_total Upgrade requests by outcome and rejection reason.\n"

@@ -26,6 +26,7 @@
 #include "proxyaccept.h"
 #include "revoke.h"
 #include "session.h"
+#include "tokcache.h"
 #include "util.h"
 
 long worker_max_connections = 10000;    /* of the installed config, atomic */
@@ -261,6 +262,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
 
     event_base_dispatch(w->base);
+    tokcache_thread_free();
     pthread_mutex_lock(&w->snap_lock);
     w->finished = 1;
     pthread_cond_broadcast(&w->snap_cond);
