@@ -69,6 +69,8 @@ struct route {
     int socketio;                   /* socket.io CONNECT authentication (implies plain_http); default off */
     struct nsp_claim_req *nsp_require; /* socketio_require_claim, all for a namespace must hold */
     size_t nnsp_require;
+    int reauth;                     /* in-band re-authentication (SPEC §11); default off */
+    int64_t socketio_connect_timeout_ms; /* no admitted CONNECT by then: ended; default 10s */
     unsigned rr_next;               /* round-robin cursor, atomic add */
     int line;                       /* of the route block */
     char *upstream_ca_file;         /* the route's own, or NULL (main context's default) */

@@ -635,6 +635,7 @@ static int set_route(struct parser *ps, const struct directive *d, struct word *
     r->prefix_len = strlen(prefix);
     r->strip_credentials = 1;
     r->auth = 1;
+    r->socketio_connect_timeout_ms = 10000;
     r->line = a[0].line;
     if (conf_parse_block(ps, CTX_ROUTE, r) < 0)
         return -1;
@@ -861,6 +862,9 @@ static const struct directive directives[] = {
     { "plain_http", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, plain_http), 0, 0 },
     { "socketio", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, socketio), 0, 0 },
     { "socketio_require_claim", CTX_ROUTE, 3, 3, D_MULTI, set_nsp_claim, 0, 0, 0 },
+    { "reauth", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, reauth), 0, 0 },
+    { "socketio_connect_timeout", CTX_ROUTE, 1, 1, 0, set_duration,
+      FIELD(route, socketio_connect_timeout_ms), 1, DUR_MAX },
 };
 
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))

@@ -309,6 +309,23 @@ void session_track(struct session *s)
     }
 }
 
+/* A re-auth (reauth.c): the session's token is now c's. Revocation and
+ * expiry follow the new claims; the old ones are freed only once nothing
+ * points into them (the revocation index held their jti and sub). The sub
+ * is the same, so a max_sessions_per_subject slot carries over. */
+void session_replace_claims(struct session *s, struct jwt_claims *c)
+{
+    revoke_untrack(s->env->rv, &s->rv);
+    if (s->expiry)
+        evtimer_del(s->expiry);
+    if (s->adm.have_claims)
+        jwt_claims_clear(&s->adm.claims);
+    s->adm.claims = *c;
+    s->adm.have_claims = 1;
+    memset(c, 0, sizeof(*c));
+    session_track(s);
+}
+
 /* ---- ending ------------------------------------------------------------ */
 
 static int side_flushed(struct bufferevent *bev)

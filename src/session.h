@@ -21,6 +21,7 @@ struct evbuffer;
 struct revoke_check;
 struct http_exchange;
 struct sio_session;
+struct reauth_ws;
 struct relay_layer;
 struct session;
 
@@ -124,6 +125,7 @@ struct session {
 
     struct http_exchange *hx;       /* plain HTTP: the request in flight, keep-alive state */
     struct sio_session *sio;        /* socketio route: CONNECT checks (socketio.c) */
+    struct reauth_ws *reauth;       /* plain WebSocket route with reauth on (reauth.c) */
     const struct relay_layer *layer; /* reads client messages inside the relay, or NULL */
 
     int client_done, upstream_done; /* S_FLUSH: this side is fully closed */
@@ -182,6 +184,9 @@ void session_describe_json(const struct session *s, struct evbuffer *b);
  * admission; socketio.c calls it when a CONNECT token becomes the
  * session's identity). */
 void session_track(struct session *s);
+/* In-band re-auth: c (verified, same sub) becomes the session's claims,
+ * moved out of *c; expiry and revocation are re-armed for them. */
+void session_replace_claims(struct session *s, struct jwt_claims *c);
 /* Plain HTTP: the exchange is complete and the connection stays open;
  * forget the request and its admission, then the intake reads the next
  * request. */

@@ -44,6 +44,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "metrics.h"
+#include "reauth.h"
 #include "relay.h"
 #include "revoke.h"
 #include "session.h"
@@ -67,6 +68,11 @@ struct sio_session {
     int have_result;
     int refusals;                   /* refused CONNECTs on this connection */
     int read_paused;                /* client reading stopped: its output is full */
+    int reauth_on;                  /* the route has reauth on */
+    struct reauth *ra;              /* the "wsgate:reauth" event's checks */
+    int reauth_busy;                /* its revocation lookup is under way */
+    long long reauth_ack;           /* the ack id to answer, -1 for none */
+    char reauth_nsp[SIO_REAUTH_MAX_NSP + 1]; /* the namespace it came on */
     /* polling: max_sessions_per_subject slots taken by CONNECT tokens,
      * held while the connection lives (the Engine.IO session is not
      * bound to a connection we could follow) */
@@ -89,6 +95,15 @@ struct verdict {
     char desc[160];
 };
 
+/* Held client messages: what socket.io could read as a CONNECT, and on
+ * reauth routes the reserved event too. */
+static int hold_kind(void *arg, const unsigned char *p, size_t n, int complete)
+{
+    struct sio_session *x = arg;
+
+    return socketio_hold_kind(x->reauth_on ? x : NULL, p, n, complete);
+}
+
 struct sio_session *socketio_session_new(void)
 {
     struct sio_session *x = util_xcalloc(1, sizeof(*x));
@@ -96,7 +111,8 @@ struct sio_session *socketio_session_new(void)
     x->inject = evbuffer_new();
     x->post_in = evbuffer_new();
     x->post_out = evbuffer_new();
-    x->hold = siohold_new();
+    x->hold = siohold_new(hold_kind, x);
+    x->ra = reauth_new();
     if (!x->inject || !x->post_in || !x->post_out || !x->hold) {
         socketio_session_free(x);
         return NULL;
@@ -128,6 +144,7 @@ int socketio_attach(struct session *s)
     if (!(s->sio = socketio_session_new()))
         return -1;
     session_on_free(s, free_layer);
+    s->sio->reauth_on = s->adm.route->reauth;
     s->layer = &layer;
     return 0;
 }
@@ -142,6 +159,7 @@ void socketio_session_free(struct sio_session *x)
         free(x->subs[i]);
     }
     siohold_free(x->hold);
+    reauth_free(x->ra);
     if (x->inject)
         evbuffer_free(x->inject);
     if (x->post_in)
@@ -494,6 +512,98 @@ static int count_refusal(struct session *s, const char *nsp, const struct verdic
     return x->refusals >= SIO_MAX_REFUSALS;
 }
 
+/* ---- the reserved "wsgate:reauth" event (SPEC §11) ---------------------- */
+
+static int nsp_claims(struct session *s, const struct jwt_claims *c, char *why, size_t whylen)
+{
+    return claims_hold(s->adm.route, s->sio->reauth_nsp, c, why, whylen);
+}
+
+/* 43[/nsp,]<ack>[{...}]: the acknowledgement emitWithAck resolves with. */
+static void reauth_answer(struct session *s, const struct reauth_answer *a)
+{
+    struct sio_session *x = s->sio;
+    struct evbuffer *pkt;
+    json_t *o;
+    char *js;
+
+    if (x->reauth_ack < 0 || !(pkt = evbuffer_new()))
+        return;
+    if (a->result == REAUTH_OK)
+        o = a->has_exp ? json_pack("[{s:b, s:I}]", "ok", 1, "exp", (json_int_t)a->exp)
+                       : json_pack("[{s:b, s:n}]", "ok", 1, "exp");
+    else
+        o = json_pack("[{s:b, s:s, s:s}]", "ok", 0, "error", reauth_result_name(a->result),
+                      "error_description", a->desc);
+    js = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    evbuffer_add(pkt, "43", 2);
+    if (strcmp(x->reauth_nsp, "/") != 0)
+        evbuffer_add_printf(pkt, "%s,", x->reauth_nsp);
+    evbuffer_add_printf(pkt, "%lld", x->reauth_ack);
+    if (js)
+        evbuffer_add(pkt, js, strlen(js));
+    free(js);
+    json_decref(o);
+    size_t len = evbuffer_get_length(pkt);
+    ws_write_text(x->inject, evbuffer_pullup(pkt, -1), len, 0);
+    evbuffer_free(pkt);
+}
+
+static void sio_reauth_done(struct session *s, const struct reauth_answer *a)
+{
+    struct sio_session *x = s->sio;
+
+    x->reauth_busy = 0;
+    siohold_done(x->hold);
+    reauth_answer(s, a);
+    if (s->state == S_RELAY || s->state == S_CLOSING)
+        relay_pump(s, &s->u2c);
+    if (s->state == S_RELAY || s->state == S_CLOSING)
+        relay_pump(s, &s->c2u);
+}
+
+/* The held message is the reserved event: it is consumed (the backend
+ * never sees it) and answered when it has an ack id. 0 while the
+ * revocation lookup runs. */
+static int reauth_decide(struct session *s, const unsigned char *msg, size_t n)
+{
+    struct sio_session *x = s->sio;
+    struct reauth_answer a;
+    const char *data;
+    size_t dlen;
+    json_t *arr = NULL, *tok;
+    int done = 1;
+
+    if (x->reauth_busy)
+        return 0;
+    s->last_activity_ms = util_now_ms();
+    memset(&a, 0, sizeof(a));
+    if (socketio_parse_event((const char *)msg, n, x->reauth_nsp, sizeof(x->reauth_nsp),
+                             &x->reauth_ack, &data, &dlen) != 0) {
+        siohold_done(x->hold);      /* cannot happen: the classifier matched it */
+        return 1;
+    }
+    arr = json_loadb(data, dlen, JSON_REJECT_DUPLICATES, NULL);
+    tok = json_array_get(arr, 1);
+    if (!json_is_array(arr) || json_array_size(arr) != 2 || !json_is_string(tok)) {
+        a.result = REAUTH_INVALID_TOKEN;
+        snprintf(a.desc, sizeof(a.desc), "malformed re-auth event");
+        metrics_add(s->env->m->reauth[a.result], 1);
+    } else {
+        done = reauth_check(x->ra, s, json_string_value(tok), json_string_length(tok),
+                            nsp_claims, sio_reauth_done, &a);
+    }
+    json_decref(arr);
+    if (!done) {
+        x->reauth_busy = 1;
+        return 0;
+    }
+    siohold_done(x->hold);
+    reauth_answer(s, &a);
+    relay_pump(s, &s->u2c);
+    return 1;
+}
+
 /* The held message is complete: forward it rewritten as one frame, or
  * answer a CONNECT_ERROR. Returns 0 while a Redis lookup is under way. */
 static int ws_decide(struct session *s)
@@ -510,6 +620,8 @@ static int ws_decide(struct session *s)
 
     if (!msg)
         return 1;
+    if (kind == SIO_KIND_REAUTH)
+        return reauth_decide(s, msg, n);
     fwd = evbuffer_new();
     memset(&v, 0, sizeof(v));
     if (!fwd) {

@@ -62,7 +62,7 @@ static int pump(struct sio_hold *h, struct ws_tracker *t, struct evbuffer *in, s
 
 int main(void)
 {
-    struct sio_hold *h = siohold_new();
+    struct sio_hold *h = siohold_new(socketio_hold_kind, NULL);
     struct evbuffer *in = evbuffer_new(), *sink = evbuffer_new();
     struct ws_tracker t;
     const unsigned char *m;
@@ -110,7 +110,7 @@ int main(void)
     evbuffer_drain(in, evbuffer_get_length(in));
     siohold_free(h);
 
-    h = siohold_new();
+    h = siohold_new(socketio_hold_kind, NULL);
     memset(&t, 0, sizeof(t));
     t.from_client = 1;
     frame(in, 0, 0, WS_OP_TEXT, "");
@@ -120,7 +120,7 @@ int main(void)
     evbuffer_drain(in, evbuffer_get_length(in));
     siohold_free(h);
 
-    h = siohold_new();
+    h = siohold_new(socketio_hold_kind, NULL);
     memset(&t, 0, sizeof(t));
     t.from_client = 1;
     frame(in, 0, 0, WS_OP_TEXT, "40");
@@ -134,7 +134,7 @@ int main(void)
     evbuffer_drain(in, evbuffer_get_length(in));
     siohold_free(h);
 
-    h = siohold_new();
+    h = siohold_new(socketio_hold_kind, NULL);
     memset(&t, 0, sizeof(t));
     t.from_client = 1;
     {
