@@ -20,6 +20,7 @@ sys.dont_write_bytecode = True   # keep t/lib free of __pycache__ (EXTRA_DIST sh
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from wsgatetest import (BASE_JWT, KEYS, MINT, SRCDIR, TMP, Gateway, _procs, check, claims,  # noqa: E402
                         diag, done, free_port, main_conf, mint, no_new_conn, ok, port_open, skip,
+                        start_backend,
                         tamper_signature, wait_for)
 
 INTEROP = os.path.join(SRCDIR, "t", "interop")
@@ -128,7 +129,24 @@ route /socket.io/ {
 gw2 = Gateway(main_conf(redis=redis.addr, redis_prefix='"wsgate:"', error_log="stderr info")
               + BASE_JWT + SIO_ROUTES, name="interop-sio")
 
-env = dict(os.environ, GW2_PORT=str(gw2.port), GW_PORT=str(gw.port), NEST_PORT=str(nest_port), REDIS_PORT=str(redis.port),
+# A third, for in-band re-auth: leeway 0, so a token's exp is its end.
+echo = start_backend()
+REAUTH_ROUTES = """\
+route /socket.io/ {
+    upstream 127.0.0.1:%d;
+    socketio on;
+    reauth on;
+    identity_header sub X-Auth-Sub;
+}
+route /plain {
+    upstream %s;
+    reauth on;
+}
+""" % (nest_port, echo.addr)
+gw3 = Gateway(main_conf(redis=redis.addr, redis_prefix='"wsgate:"', error_log="stderr info")
+              + BASE_JWT.replace("leeway 5s;", "leeway 0;") + REAUTH_ROUTES, name="interop-reauth")
+
+env = dict(os.environ, GW2_PORT=str(gw2.port), GW3_PORT=str(gw3.port), GW_PORT=str(gw.port), NEST_PORT=str(nest_port), REDIS_PORT=str(redis.port),
            WSGATE_MINT=MINT, KEYS=KEYS)
 
 
@@ -162,6 +180,7 @@ def relay(argv, name, timeout=180):
 relay([NODE, "socketio.mjs"], "socket.io-client")
 relay([NODE, "wsclose.mjs"], "ws close codes")
 relay([NODE, "sioauth.mjs"], "socket.io auth (socketio on)")
+relay([NODE, "reauth.mjs"], "in-band re-auth (reauth on)")
 relay(["/usr/bin/python3", os.path.join(INTEROP, "subprotocol.py"), str(gw.port),
        mint("RS256", claims_=claims(sub="proto-user")), tamper_signature(mint("RS256"))],
       "python3-websockets")
