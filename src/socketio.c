@@ -73,6 +73,7 @@ struct sio_session {
     int reauth_busy;                /* its revocation lookup is under way */
     long long reauth_ack;           /* the ack id to answer, -1 for none */
     char reauth_nsp[SIO_REAUTH_MAX_NSP + 1]; /* the namespace it came on */
+    struct event *connect_timer;    /* socketio_connect_timeout, until a CONNECT is admitted */
     /* polling: max_sessions_per_subject slots taken by CONNECT tokens,
      * held while the connection lives (the Engine.IO session is not
      * bound to a connection we could follow) */
@@ -129,12 +130,14 @@ static void free_layer(struct session *s)
 static int client_frame(struct session *s, const struct ws_frame *f, struct evbuffer *in);
 static void client_drained(struct session *s);
 static void inject(struct session *s, struct evbuffer *client_out);
+static void relay_started(struct session *s);
 
 /* What the relay calls on a socketio route's WebSocket. */
 static const struct relay_layer layer = {
     .client_frame = client_frame,
     .inject = inject,
     .client_drained = client_drained,
+    .started = relay_started,
 };
 
 int socketio_attach(struct session *s)
@@ -160,6 +163,8 @@ void socketio_session_free(struct sio_session *x)
     }
     siohold_free(x->hold);
     reauth_free(x->ra);
+    if (x->connect_timer)
+        event_free(x->connect_timer);
     if (x->inject)
         evbuffer_free(x->inject);
     if (x->post_in)
@@ -642,6 +647,8 @@ static int ws_decide(struct session *s)
     s->last_activity_ms = util_now_ms();
     if (rc == 1) {
         size_t len = evbuffer_get_length(fwd);
+        if (x->connect_timer)
+            evtimer_del(x->connect_timer);  /* a CONNECT was admitted: no squatter */
         unsigned char *pl = evbuffer_pullup(fwd, -1);
         add_frame(bufferevent_get_output(s->upstream), pl, len, key);
         s->c2u.bytes += len;
@@ -728,6 +735,40 @@ static void inject(struct session *s, struct evbuffer *client_out)
 {
     if (s->sio && evbuffer_get_length(s->sio->inject))
         evbuffer_add_buffer(client_out, s->sio->inject);
+}
+
+/* No unauthenticated squatters (SPEC §10): an Engine.IO session begun on
+ * the websocket transport that has no admitted CONNECT within
+ * socketio_connect_timeout is closed with 4401. A websocket that carries a
+ * sid is the upgrade of a polling session, whose CONNECT came by POST (and
+ * the backend refuses a sid it does not know): it is not timed here. */
+static void connect_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct session *s = arg;
+
+    (void)fd;
+    (void)what;
+    if (s->state != S_RELAY)
+        return;
+    slog(LOG_INFO, s, "no socket.io CONNECT admitted within %lld ms",
+         (long long)s->adm.route->socketio_connect_timeout_ms);
+    relay_close(s, 4401, "authentication timeout", OC_AUTH_TIMEOUT);
+}
+
+static void relay_started(struct session *s)
+{
+    struct sio_session *x = s->sio;
+    struct sio_query q;
+    char err[128];
+    int64_t ms = s->adm.route->socketio_connect_timeout_ms;
+    struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)((ms % 1000) * 1000) };
+
+    if (socketio_parse_query(s->req.query, s->req.query_len, &q, err, sizeof(err)) != 0 || q.sid)
+        return;
+    if (!x->connect_timer)
+        x->connect_timer = evtimer_new(s->env->base, connect_timeout, s);
+    if (x->connect_timer)
+        evtimer_add(x->connect_timer, &tv);
 }
 
 /* ---- polling transport ------------------------------------------------------ */
