@@ -72,6 +72,27 @@ static int wants_websocket(const struct http_request *req)
     return 0;
 }
 
+/* token_sources has graphql_ws and the upgrade offers one of its
+ * subprotocols (SPEC §12). */
+static int offers_graphql_ws(const struct config *cfg, const struct http_request *req)
+{
+    int src = 0;
+
+    for (size_t i = 0; i < cfg->nsources; i++)
+        if (cfg->sources[i].kind == TS_GRAPHQL_WS)
+            src = 1;
+    if (!src)
+        return 0;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct http_header *h = &req->headers[i];
+        if (util_strieq(h->name, h->name_len, "Sec-WebSocket-Protocol") &&
+            (util_list_has_token(h->value, h->value_len, "graphql-transport-ws") ||
+             util_list_has_token(h->value, h->value_len, "graphql-ws")))
+            return 1;
+    }
+    return 0;
+}
+
 static int claims_hold(const struct route *r, const struct jwt_claims *c, const char **failed)
 {
     for (size_t i = 0; i < r->nrequire; i++) {
@@ -126,6 +147,12 @@ int admit_request(const struct config *cfg, const struct http_request *req,
          * a namespace before a CONNECT passes the same checks. */
         if (a->route->socketio) {
             a->sio_pending = 1;
+            return 0;
+        }
+        /* graphql-ws clients send theirs in connection_init, after the
+         * 101: gqlws.c answers the upgrade itself and decides on that. */
+        if (!a->plain_http && offers_graphql_ws(cfg, req)) {
+            a->gql_pending = 1;
             return 0;
         }
         snprintf(a->www_auth, sizeof(a->www_auth), "Bearer realm=\"wsgate\"");

@@ -82,7 +82,8 @@ enum token_source_kind {
     TS_HEADER,                      /* header:X, raw value */
     TS_COOKIE,                      /* cookie:NAME */
     TS_QUERY,                       /* query:NAME */
-    TS_SUBPROTOCOL                  /* entry after "bearer" in Sec-WebSocket-Protocol */
+    TS_SUBPROTOCOL,                 /* entry after "bearer" in Sec-WebSocket-Protocol */
+    TS_GRAPHQL_WS                   /* the first message of graphql-ws (gqlws.c), not the request */
 };
 
 struct token_source {

@@ -376,7 +376,7 @@ static int same_source(const struct token_source *x, const struct token_source *
 static int set_token_sources(struct parser *ps, const struct directive *d, struct word *a, int n,
                              void *obj)
 {
-    static const char expect[] = "expected header:NAME, cookie:NAME, query:NAME or subprotocol";
+    static const char expect[] = "expected header:NAME, cookie:NAME, query:NAME, subprotocol or graphql_ws";
     struct config *cfg = obj;
 
     conf_sources_free(cfg);
@@ -386,6 +386,9 @@ static int set_token_sources(struct parser *ps, const struct directive *d, struc
         int good;
 
         if (strcmp(s, "subprotocol") == 0) {
+            good = 1;
+        } else if (strcmp(s, "graphql_ws") == 0) {
+            src.kind = TS_GRAPHQL_WS;
             good = 1;
         } else if (strncmp(s, "header:", 7) == 0) {
             name = s + 7;

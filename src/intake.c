@@ -16,6 +16,7 @@
 #include "connlimit.h"
 #include "http.h"
 #include "httpframe.h"
+#include "gqlws.h"
 #include "httpproxy.h"
 #include "log.h"
 #include "metrics.h"
@@ -128,7 +129,8 @@ static void admitted(struct session *s)
         session_reject(s, OC_INTERNAL_ERROR, 500, "internal_error", "out of memory", NULL);
         return;
     }
-    s->proceed = s->adm.plain_http ? httpproxy_proceed : upgrade_proceed;
+    s->proceed = s->adm.plain_http ? httpproxy_proceed
+               : s->adm.gql_pending ? gqlws_proceed : upgrade_proceed;
     if (socketio_wants_post(s)) {
         socketio_post_start(s);
         return;

@@ -146,7 +146,32 @@ route /plain {
 gw3 = Gateway(main_conf(redis=redis.addr, redis_prefix='"wsgate:"', error_log="stderr info")
               + BASE_JWT.replace("leeway 5s;", "leeway 0;") + REAUTH_ROUTES, name="interop-reauth")
 
-env = dict(os.environ, GW2_PORT=str(gw2.port), GW3_PORT=str(gw3.port), GW_PORT=str(gw.port), NEST_PORT=str(nest_port), REDIS_PORT=str(redis.port),
+# graphql-ws: the example server behind a gateway that reads connection_init.
+GQL_EXAMPLE = os.path.join(SRCDIR, "contrib", "examples", "graphql-ws")
+gql_port = free_port()
+gql_log = open(os.path.join(TMP, "gql.log"), "wb")
+gql = subprocess.Popen([NODE, os.path.join(GQL_EXAMPLE, "server.mjs")], cwd=GQL_EXAMPLE,
+                       env=dict(os.environ, PORT=str(gql_port), HOST="127.0.0.1",
+                                MODULES_FROM=os.path.join(INTEROP, "node_modules")),
+                       stdout=gql_log, stderr=gql_log, stdin=subprocess.DEVNULL)
+_procs.append(gql)
+ok(wait_for(lambda: gql.poll() is not None or port_open(gql_port), 30, 0.1) and gql.poll() is None,
+   "the graphql-ws example server starts", open(os.path.join(TMP, "gql.log")).read()[-3000:])
+GQL_ROUTES = """\
+route /graphql-down {
+    upstream 127.0.0.1:%d;
+}
+route /graphql {
+    upstream 127.0.0.1:%d;
+    require_claim scope graphql;
+    identity_header sub X-Auth-Sub;
+}
+""" % (free_port(), gql_port)
+gw4 = Gateway(main_conf(redis=redis.addr, redis_prefix='"wsgate:"', error_log="stderr info")
+              + BASE_JWT.replace("subprotocol;", "subprotocol graphql_ws;") + GQL_ROUTES, name="interop-gql")
+
+env = dict(os.environ, GW2_PORT=str(gw2.port), GW3_PORT=str(gw3.port),
+           GQL_GW_PORT=str(gw4.port), GQL_PORT=str(gql_port), GW_PORT=str(gw.port), NEST_PORT=str(nest_port), REDIS_PORT=str(redis.port),
            WSGATE_MINT=MINT, KEYS=KEYS)
 
 
@@ -181,6 +206,7 @@ relay([NODE, "socketio.mjs"], "socket.io-client")
 relay([NODE, "wsclose.mjs"], "ws close codes")
 relay([NODE, "sioauth.mjs"], "socket.io auth (socketio on)")
 relay([NODE, "reauth.mjs"], "in-band re-auth (reauth on)")
+relay([NODE, "graphqlws.mjs"], "graphql-ws first-message tokens (graphql_ws)")
 relay(["/usr/bin/python3", os.path.join(INTEROP, "subprotocol.py"), str(gw.port),
        mint("RS256", claims_=claims(sub="proto-user")), tamper_signature(mint("RS256"))],
       "python3-websockets")
