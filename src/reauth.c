@@ -136,6 +136,13 @@ int reauth_check(struct reauth *r, struct session *s, const char *tok, size_t le
         goto out;
     }
     r->last_ms = now;
+    if (!s->adm.have_claims || !s->adm.claims.sub) {
+        /* Nothing to extend (a socket.io connection before its CONNECT):
+         * answered without a signature check, and not logged. */
+        refuse(a, REAUTH_SUB_MISMATCH, "the session has no identity to extend");
+        metrics_add(s->env->m->reauth[a->result], 1);
+        return 1;
+    }
     jwt_claims_clear(&r->pending);
     vr = jwks_verify(s->cfg, tok, len, util_wall_s(), &r->pending, why, sizeof(why));
     if (vr == -2) {

@@ -884,9 +884,17 @@ static void post_check(struct session *s)
         size_t end = sep ? (size_t)(sep - body) : len;
         const char *p = body + pos;
         size_t n = end - pos;
-        int kind = socketio_packet_kind((const unsigned char *)p, n, 1);
+        int kind = socketio_hold_kind(x->reauth_on ? x : NULL, (const unsigned char *)p, n, 1);
 
-        if (kind != SIO_KIND_OTHER) {
+        if (kind == SIO_KIND_REAUTH) {
+            /* The reserved event is never the backend's, and a POST has
+             * no way back for its answer: it becomes an Engine.IO noop
+             * (ignored by engine.io), and is counted unanswered. */
+            if (pos)
+                evbuffer_add(x->post_out, "\x1e", 1);
+            evbuffer_add(x->post_out, "6", 1);
+            slog(LOG_DEBUG, s, "socket.io re-auth event in a polling POST dropped (websocket transport only)");
+        } else if (kind != SIO_KIND_OTHER) {
             char nsp[256] = "/";
             struct verdict v;
             struct jwt_claims adopted;

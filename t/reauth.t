@@ -15,12 +15,15 @@ import time
 
 sys.dont_write_bytecode = True   # keep t/lib free of __pycache__ (EXTRA_DIST ships it)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from httpbackend import HTTPBackend  # noqa: E402
 from redistest import Redis  # noqa: E402
-from wsgatetest import (BASE_JWT, OP_CLOSE, OP_CONT, OP_PONG, OP_TEXT, Gateway, Timeout,  # noqa: E402
+from wsgatetest import (_backends, BASE_JWT, OP_CLOSE, OP_CONT, OP_PONG, OP_TEXT, Gateway, Timeout,  # noqa: E402
                         claims, done, free_port, is_, main_conf, mint, ok, start_backend,
                         tamper_signature, upgrade, wait_for)
 
 wsb = start_backend()
+hb = HTTPBackend().start()
+_backends.append(hb)
 redis = Redis()
 SPORT = free_port()
 JWT = BASE_JWT.replace("leeway 5s;", "leeway 0;")
@@ -39,7 +42,12 @@ route /socket.io/ {
     reauth on;
     socketio_require_claim /admin roles admin;
 }
-""" % (wsb.addr, wsb.addr, wsb.addr)
+route /sio-http/ {
+    upstream %s;
+    socketio on;
+    reauth on;
+}
+""" % (wsb.addr, wsb.addr, wsb.addr, hb.addr)
 gw = Gateway(main_conf(redis=redis.addr, redis_prefix='"wsgate:"', revocation_sweep="200ms",
                        status_listen="127.0.0.1:%d" % SPORT) + JWT + ROUTES, name="reauth")
 WS_PATH = "/socket.io/?EIO=4&transport=websocket"
@@ -300,5 +308,34 @@ wait_for(lambda: time.time() > short_exp + 0.5, 5)
 c.send_text(b'42["chat","later"]')
 is_(message(c), b'42["chat","later"]', "past the first token's exp the socket.io session lives on")
 c.close()
+
+# Before any CONNECT a socket.io connection has no identity to extend.
+c, bc, r = session(None, path=WS_PATH)
+c.send_text(b'423["wsgate:reauth",%s]' % json.dumps(tok()).encode())
+a = sio_answer(c)
+ok(isinstance(a, tuple) and a[1] == 3 and a[2][0]["ok"] is False and a[2][0]["error"] == "sub_mismatch",
+   "a re-auth before any identity is refused (sub_mismatch), no CONNECT implied", a)
+ok(barrier(c, bc) and backend_texts(bc) == [], "and the backend saw nothing", backend_texts(bc))
+c.close()
+
+# Polling: the event cannot be answered on a POST; it never reaches the backend.
+T = tok()
+body = b'42["chat"]\x1e425["wsgate:reauth",%s]\x1e42["more"]' % json.dumps(T).encode()
+n0 = len(hb.requests)
+s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+s.sendall(b"POST /sio-http/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+          b"Content-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (tok().encode(), len(body), body))
+buf = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    buf += d
+s.close()
+st = int(buf.split(b" ")[1]) if buf else None
+e = json.loads(buf.split(b"\r\n\r\n", 1)[1]) if st == 200 else None
+ok(e is not None and e["body"].encode("latin-1") == b'42["chat"]\x1e6\x1e42["more"]',
+   "polling POST: the re-auth event becomes an Engine.IO noop, the rest is kept", buf[:300])
+ok(e is not None and T.encode() not in json.dumps(e).encode(), "polling POST: the backend never saw the token")
 
 done()
