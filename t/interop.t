@@ -64,6 +64,7 @@ if not ok(wait_for(lambda: nest.poll() is not None or port_open(nest_port), 30, 
 class Pages(http.server.BaseHTTPRequestHandler):
     files = {
         "/app/index.html": (os.path.join(INTEROP, "page", "index.html"), "text/html"),
+        "/app/reauth.html": (os.path.join(INTEROP, "page", "reauth.html"), "text/html"),
         "/app/socket.io.min.js": (os.path.join(INTEROP, "node_modules", "socket.io-client", "dist",
                                                "socket.io.min.js"), "text/javascript"),
     }
@@ -141,8 +142,15 @@ route /socket.io/ {
 route /plain {
     upstream %s;
     reauth on;
+    origins any;
 }
-""" % (nest_port, echo.addr)
+route /app/ {
+    upstream 127.0.0.1:%d;
+    plain_http on;
+    auth off;
+    origins any;
+}
+""" % (nest_port, echo.addr, pages.server_address[1])
 gw3 = Gateway(main_conf(redis=redis.addr, redis_prefix='"wsgate:"', error_log="stderr info")
               + BASE_JWT.replace("leeway 5s;", "leeway 0;") + REAUTH_ROUTES, name="interop-reauth")
 
