@@ -46,6 +46,7 @@ static const char *source_kind(const struct token_source *src)
     case TS_COOKIE: return "cookie";
     case TS_QUERY: return "query";
     case TS_SUBPROTOCOL: return "subprotocol";
+    case TS_GRAPHQL_WS: return "graphql_ws";
     }
     return "?";
 }
@@ -95,6 +96,27 @@ static int wants_websocket(const struct http_request *req)
         const struct http_header *h = &req->headers[i];
         if (util_strieq(h->name, h->name_len, "Upgrade") &&
             util_list_has_token(h->value, h->value_len, "websocket"))
+            return 1;
+    }
+    return 0;
+}
+
+/* token_sources has graphql_ws and the upgrade offers one of its
+ * subprotocols (SPEC §12). */
+static int offers_graphql_ws(const struct config *cfg, const struct http_request *req)
+{
+    int src = 0;
+
+    for (size_t i = 0; i < cfg->nsources; i++)
+        if (cfg->sources[i].kind == TS_GRAPHQL_WS)
+            src = 1;
+    if (!src)
+        return 0;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct http_header *h = &req->headers[i];
+        if (util_strieq(h->name, h->name_len, "Sec-WebSocket-Protocol") &&
+            (util_list_has_token(h->value, h->value_len, "graphql-transport-ws") ||
+             util_list_has_token(h->value, h->value_len, "graphql-ws")))
             return 1;
     }
     return 0;
@@ -186,6 +208,12 @@ int admit_request_trace(const struct config *cfg, const struct http_request *req
         if (a->route->socketio) {
             trace(t, "token", "ok (none here: the socket.io CONNECT must carry one)");
             a->sio_pending = 1;
+            return 0;
+        }
+        /* graphql-ws clients send theirs in connection_init, after the
+         * 101: gqlws.c answers the upgrade itself and decides on that. */
+        if (!a->plain_http && offers_graphql_ws(cfg, req)) {
+            a->gql_pending = 1;
             return 0;
         }
         trace(t, "token", "no token (in none of the token_sources)");

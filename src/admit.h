@@ -25,6 +25,7 @@ struct admission {
     int plain_http;                 /* admitted as a plain HTTP request (SPEC §10), not an upgrade */
     int sio_pending;                /* socketio route, no HTTP-level token: CONNECT decides */
     int preflight;                  /* cors route: a CORS preflight, Origin allowed, no token asked */
+    int gql_pending;                /* graphql_ws source, no HTTP-level token: connection_init decides */
 };
 
 /* Runs SPEC §3 steps 2-7 on a parsed request whose path went through

@@ -72,6 +72,8 @@ struct route {
     int cors;                       /* answer CORS preflights, CORS headers on responses (needs plain_http) */
     struct nsp_claim_req *nsp_require; /* socketio_require_claim, all for a namespace must hold */
     size_t nnsp_require;
+    int reauth;                     /* in-band re-authentication (SPEC §11); default off */
+    int64_t socketio_connect_timeout_ms; /* no admitted CONNECT by then: ended; default 10s */
     unsigned rr_next;               /* round-robin cursor, atomic add */
     int line;                       /* of the route block */
     char *upstream_ca_file;         /* the route's own, or NULL (main context's default) */
@@ -83,7 +85,8 @@ enum token_source_kind {
     TS_HEADER,                      /* header:X, raw value */
     TS_COOKIE,                      /* cookie:NAME */
     TS_QUERY,                       /* query:NAME */
-    TS_SUBPROTOCOL                  /* entry after "bearer" in Sec-WebSocket-Protocol */
+    TS_SUBPROTOCOL,                 /* entry after "bearer" in Sec-WebSocket-Protocol */
+    TS_GRAPHQL_WS                   /* the first message of graphql-ws (gqlws.c), not the request */
 };
 
 struct token_source {

@@ -432,7 +432,7 @@ static int same_source(const struct token_source *x, const struct token_source *
 static int set_token_sources(struct parser *ps, const struct directive *d, struct word *a, int n,
                              void *obj)
 {
-    static const char expect[] = "expected header:NAME, cookie:NAME, query:NAME or subprotocol";
+    static const char expect[] = "expected header:NAME, cookie:NAME, query:NAME, subprotocol or graphql_ws";
     struct config *cfg = obj;
 
     conf_sources_free(cfg);
@@ -442,6 +442,9 @@ static int set_token_sources(struct parser *ps, const struct directive *d, struc
         int good;
 
         if (strcmp(s, "subprotocol") == 0) {
+            good = 1;
+        } else if (strcmp(s, "graphql_ws") == 0) {
+            src.kind = TS_GRAPHQL_WS;
             good = 1;
         } else if (strncmp(s, "header:", 7) == 0) {
             name = s + 7;
@@ -755,6 +758,7 @@ static int set_route(struct parser *ps, const struct directive *d, struct word *
     r->prefix_len = strlen(prefix);
     r->strip_credentials = 1;
     r->auth = 1;
+    r->socketio_connect_timeout_ms = 10000;
     r->line = a[0].line;
     if (conf_parse_block(ps, CTX_ROUTE, r) < 0)
         return -1;
@@ -992,6 +996,9 @@ static const struct directive directives[] = {
     { "socketio", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, socketio), 0, 0 },
     { "socketio_require_claim", CTX_ROUTE, 3, 3, D_MULTI, set_nsp_claim, 0, 0, 0 },
     { "cors", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, cors), 0, 0 },
+    { "reauth", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, reauth), 0, 0 },
+    { "socketio_connect_timeout", CTX_ROUTE, 1, 1, 0, set_duration,
+      FIELD(route, socketio_connect_timeout_ms), 1, DUR_MAX },
 };
 
 #define NDIRECTIVES (sizeof(directives) / sizeof(directives[0]))

@@ -83,7 +83,14 @@ static int path_ok(const char *p)
 static char *build_head(const struct config *cfg, const char *path, const char *origin,
                         const char *tok, size_t toklen, size_t *hlen)
 {
-    const struct token_source *src = cfg->nsources ? &cfg->sources[0] : NULL;
+    const struct token_source *src = NULL;
+
+    /* A graphql-ws token travels in connection_init, after the 101: no
+     * request head can carry it, so the first source a head can carry
+     * is used. */
+    for (size_t i = 0; i < cfg->nsources && !src; i++)
+        if (cfg->sources[i].kind != TS_GRAPHQL_WS)
+            src = &cfg->sources[i];
     size_t cap = strlen(path) + (origin ? strlen(origin) : 0) + 2 * toklen + 1024;
     char *h = util_xmalloc(cap), *carrier = util_xmalloc(toklen + 512);
     const char *sep = strchr(path, '?') ? "&" : "?";
@@ -105,6 +112,7 @@ static char *build_head(const struct config *cfg, const char *path, const char *
             snprintf(carrier, toklen + 512, "Sec-WebSocket-Protocol: bearer, %s\r\n", tok);
             break;
         case TS_QUERY:
+        case TS_GRAPHQL_WS:
             break;
         }
     }

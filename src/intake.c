@@ -17,6 +17,7 @@
 #include "cors.h"
 #include "http.h"
 #include "httpframe.h"
+#include "gqlws.h"
 #include "httpproxy.h"
 #include "log.h"
 #include "metrics.h"
@@ -190,7 +191,8 @@ static void admitted(struct session *s)
         session_reject(s, OC_INTERNAL_ERROR, 500, "internal_error", "out of memory", NULL);
         return;
     }
-    s->proceed = s->adm.plain_http ? httpproxy_proceed : upgrade_proceed;
+    s->proceed = s->adm.plain_http ? httpproxy_proceed
+               : s->adm.gql_pending ? gqlws_proceed : upgrade_proceed;
     if (socketio_wants_post(s)) {
         socketio_post_start(s);
         return;

@@ -49,5 +49,7 @@ void metrics_sum(struct metrics *out, struct metrics *const *each, int n)
         out->latency_count += metrics_get(m->latency_count);
         out->latency_sum_us += metrics_get(m->latency_sum_us);
         out->sessions_active += metrics_get(m->sessions_active);
+        for (int i = 0; i < REAUTH_NRESULTS; i++)
+            out->reauth[i] += metrics_get(m->reauth[i]);
     }
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "outcome.h"
+#include "reauth.h"
 
 struct evbuffer;
 
@@ -21,6 +22,7 @@ struct metrics {
     uint64_t latency_count;
     uint64_t latency_sum_us;
     int64_t sessions_active;                    /* relaying now */
+    uint64_t reauth[REAUTH_NRESULTS];           /* in-band re-auths by result */
 };
 
 /* Upper bounds of the handshake latency buckets, in seconds. */

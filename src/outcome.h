@@ -52,6 +52,7 @@
     X(UPSTREAM_PROTOCOL_ERROR, "upstream_protocol_error", OC_CLOSE) \
     X(CONNECT_REFUSED, "connect_refused", OC_CLOSE) \
     X(POLICY_VIOLATION, "policy_violation", OC_CLOSE) \
+    X(AUTH_TIMEOUT, "authentication_timeout", OC_CLOSE) \
     X(PROXIED, "proxied", 0) \
     X(KEEPALIVE_TIMEOUT, "keepalive_timeout", 0) \
     X(UPSTREAM_BAD_RESPONSE, "upstream_bad_response", 0) \

@@ -69,6 +69,8 @@ void relay_start(struct session *s)
     evtimer_del(s->timer);
     if (s->cfg->idle_timeout_ms > 0)
         session_arm(s, s->cfg->idle_timeout_ms);
+    if (s->layer && s->layer->started)
+        s->layer->started(s);
     /* Either side may already have sent frames behind the heads. */
     relay_pump(s, &s->c2u);
     if (s->state == S_RELAY)

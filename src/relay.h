@@ -25,6 +25,8 @@ struct relay_layer {
     void (*inject)(struct session *s, struct evbuffer *client_out);
     /* The client's output drained below the low mark. */
     void (*client_drained)(struct session *s);
+    /* NULL, or once when the relay starts (before any frame moves). */
+    void (*started)(struct session *s);
 };
 
 /* client_frame's results are the pump's (pump.h): PUMP_PASS, PUMP_HOLD,

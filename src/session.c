@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "realip.h"
 #include "util.h"
+#include "ws.h"
 
 #define FLUSH_WAIT_MS 5000      /* how long the last bytes may take to leave */
 #define LINGER_MS 1000          /* reading after our half-close, to avoid RSTs */
@@ -286,8 +287,17 @@ void session_reject(struct session *s, enum outcome why, int status, const char 
     if (!s->end_cause)
         s->end_cause = why;
     metrics_reject(s->env->m, s->end_cause);
-    http_write_reject(bufferevent_get_output(s->client), status, code, desc,
-                      extra && *extra ? extras : NULL);
+    if (s->own_101) {
+        /* The client already has a WebSocket (graphql-ws, gqlws.c): the
+         * refusal is a close frame with SPEC §12's codes. */
+        int wc = status == 401 ? 4401 : status == 403 ? 4403 : 1014;
+        s->close_code = wc;
+        ws_write_close(bufferevent_get_output(s->client), wc,
+                       wc == 4401 ? "Unauthorized" : wc == 4403 ? "Forbidden" : "bad gateway", 0);
+    } else {
+        http_write_reject(bufferevent_get_output(s->client), status, code, desc,
+                          extra && *extra ? extras : NULL);
+    }
     session_finish(s);
 }
 
@@ -330,6 +340,23 @@ void session_track(struct session *s)
                 evtimer_add(s->expiry, &tv);
         }
     }
+}
+
+/* A re-auth (reauth.c): the session's token is now c's. Revocation and
+ * expiry follow the new claims; the old ones are freed only once nothing
+ * points into them (the revocation index held their jti and sub). The sub
+ * is the same, so a max_sessions_per_subject slot carries over. */
+void session_replace_claims(struct session *s, struct jwt_claims *c)
+{
+    revoke_untrack(s->env->rv, &s->rv);
+    if (s->expiry)
+        evtimer_del(s->expiry);
+    if (s->adm.have_claims)
+        jwt_claims_clear(&s->adm.claims);
+    s->adm.claims = *c;
+    s->adm.have_claims = 1;
+    memset(c, 0, sizeof(*c));
+    session_track(s);
 }
 
 /* ---- ending ------------------------------------------------------------ */
@@ -698,7 +725,7 @@ static const char *const state_names[] = {
     [S_UPSTREAM_HEAD] = "upstream_head", [S_RESPONSE] = "response", [S_RELAY] = "relay",
     [S_CLOSING] = "closing", [S_FLUSH] = "flush", [S_DEAD] = "dead",
     [S_HTTP_UPSTREAM_HEAD] = "http_upstream_head", [S_HTTP_RESPONSE] = "http_response",
-    [S_HTTP_IDLE] = "http_idle", [S_SIO_BODY] = "sio_body",
+    [S_HTTP_IDLE] = "http_idle", [S_SIO_BODY] = "sio_body", [S_GQL_INIT] = "gql_init",
 };
 
 static const char *state_name(enum session_state st)

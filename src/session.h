@@ -21,6 +21,8 @@ struct evbuffer;
 struct revoke_check;
 struct http_exchange;
 struct sio_session;
+struct reauth_ws;
+struct gqlws;
 struct relay_layer;
 struct session;
 
@@ -38,7 +40,8 @@ enum session_state {
     S_HTTP_UPSTREAM_HEAD, /* request sent, body streaming; awaiting the response head */
     S_HTTP_RESPONSE,    /* response head relayed; body streaming to the client */
     S_HTTP_IDLE,        /* keep-alive: awaiting the next request (keepalive_timeout) */
-    S_SIO_BODY          /* socketio route: reading a POST body to check its CONNECT packets */
+    S_SIO_BODY,         /* socketio route: reading a POST body to check its CONNECT packets */
+    S_GQL_INIT          /* graphql-ws: our own 101 sent, awaiting connection_init (gqlws.c) */
 };
 
 /* What the worker that owns a session lends it: one event loop, that
@@ -126,6 +129,9 @@ struct session {
 
     struct http_exchange *hx;       /* plain HTTP: the request in flight, keep-alive state */
     struct sio_session *sio;        /* socketio route: CONNECT checks (socketio.c) */
+    struct reauth_ws *reauth;       /* plain WebSocket route with reauth on (reauth.c) */
+    struct gqlws *gql;              /* graphql-ws first-message token (gqlws.c) */
+    int own_101;                    /* wsgate answered the upgrade itself: refusals are close frames */
     const struct relay_layer *layer; /* reads client messages inside the relay, or NULL */
 
     int client_done, upstream_done; /* S_FLUSH: this side is fully closed */
@@ -184,6 +190,9 @@ void session_describe_json(const struct session *s, struct evbuffer *b);
  * admission; socketio.c calls it when a CONNECT token becomes the
  * session's identity). */
 void session_track(struct session *s);
+/* In-band re-auth: c (verified, same sub) becomes the session's claims,
+ * moved out of *c; expiry and revocation are re-armed for them. */
+void session_replace_claims(struct session *s, struct jwt_claims *c);
 /* Plain HTTP: the exchange is complete and the connection stays open;
  * forget the request and its admission, then the intake reads the next
  * request. */

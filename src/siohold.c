@@ -1,7 +1,8 @@
-/* Message-level holding of client text messages on socketio routes. The
+/* Message-level holding of client text messages (socketio routes, and
+ * plain WebSocket routes with reauth on). The
  * relay normally moves frames without reading payloads; here the first two
- * payload bytes of every text message are unmasked, across fragments if it
- * comes to that, because socket.io decides on the message, not the frame.
+ * payload bytes (up to SIO_HOLD_PEEK) of every text message are unmasked, across fragments if it
+ * comes to that, because socket.io (and a re-auth) is decided on the message, not the frame.
  * A message that is no CONNECT is released as it came (held frames moved
  * unchanged, the rest relayed); a CONNECT, or anything socket.io could read
  * as one, is held whole (bounded) and handed to socketio.c. */
@@ -27,7 +28,7 @@ enum hold_state {
 struct sio_hold {
     enum hold_state state;
     struct evbuffer *held;          /* the message's frames so far, raw */
-    unsigned char first[2];         /* its first payload bytes, unmasked */
+    unsigned char first[SIO_HOLD_PEEK]; /* its first payload bytes, unmasked */
     size_t known;
     size_t nframes;
     size_t payload;                 /* payload bytes held */
@@ -35,12 +36,16 @@ struct sio_hold {
     unsigned char *msg;             /* H_READY: the payload, unmasked */
     size_t msglen;
     int kind;
+    siohold_classify classify;      /* what the message is, from its first bytes */
+    void *arg;
 };
 
-struct sio_hold *siohold_new(void)
+struct sio_hold *siohold_new(siohold_classify classify, void *arg)
 {
     struct sio_hold *h = util_xcalloc(1, sizeof(*h));
 
+    h->classify = classify;
+    h->arg = arg;
     h->held = evbuffer_new();
     if (!h->held) {
         free(h);
@@ -93,7 +98,7 @@ static void assemble(struct sio_hold *h)
         h->msglen += (size_t)f.payload_len;
         pos += f.header_len + (size_t)f.payload_len;
     }
-    h->kind = socketio_packet_kind(h->msg, h->msglen, 1);
+    h->kind = h->classify(h->arg, h->msg, h->msglen, 1);
 }
 
 int siohold_frame(struct sio_hold *h, struct ws_tracker *t, const struct ws_frame *f,
@@ -131,8 +136,8 @@ int siohold_frame(struct sio_hold *h, struct ws_tracker *t, const struct ws_fram
         return SIOHOLD_PASS;
     }
     if (h->state == H_PEEK) {
-        size_t need = 2 - h->known;
-        unsigned char hb[WS_MAX_HEADER + 2];
+        size_t need = SIO_HOLD_PEEK - h->known;
+        unsigned char hb[WS_MAX_HEADER + SIO_HOLD_PEEK];
         int complete, kind;
 
         if (need > f->payload_len)
@@ -146,7 +151,7 @@ int siohold_frame(struct sio_hold *h, struct ws_tracker *t, const struct ws_fram
             h->first[h->known + i] = hb[f->header_len + i] ^ hb[f->header_len - 4 + (i & 3)];
         h->known += need;
         complete = f->fin && need == f->payload_len;
-        kind = socketio_packet_kind(h->first, h->known, complete);
+        kind = h->classify(h->arg, h->first, h->known, complete);
         if (kind == SIO_KIND_OTHER) {
             /* Released as it came, then the rest of the message passes. */
             evbuffer_add_buffer(sink, h->held);
@@ -154,10 +159,11 @@ int siohold_frame(struct sio_hold *h, struct ws_tracker *t, const struct ws_fram
             h->state = f->fin ? H_IDLE : H_PASS;
             return SIOHOLD_PASS;
         }
-        if (kind != SIO_KIND_MORE)
+        /* SIO_KIND_MORE with this frame's payload all in first[]: it is
+         * taken whole below like the frames of a CONNECT. A classifier
+         * still undecided after SIO_HOLD_PEEK bytes has the message held. */
+        if (kind != SIO_KIND_MORE || need < f->payload_len)
             h->state = H_WHOLE;
-        /* SIO_KIND_MORE: this frame's payload is all in first[]; it is
-         * taken whole below like the frames of a CONNECT. */
     }
     if (h->payload + f->payload_len > SIO_HOLD_MAX_PAYLOAD)
         return 1009;
@@ -201,5 +207,11 @@ const unsigned char *siohold_message(const struct sio_hold *h, size_t *len, int 
 
 void siohold_done(struct sio_hold *h)
 {
+    reset(h);
+}
+
+void siohold_release(struct sio_hold *h, struct evbuffer *sink)
+{
+    evbuffer_add_buffer(sink, h->held);
     reset(h);
 }

@@ -1,5 +1,6 @@
-/* Client text messages on "socketio on" routes, held at message level until
- * wsgate knows whether socket.io would read them as a CONNECT: however the
+/* Client text messages on "socketio on" routes (and "reauth on" routes),
+ * held at message level until wsgate knows whether the backend would read
+ * them as a CONNECT (or they are a re-auth, which the backend never sees): however the
  * client fragments a message, no byte of a CONNECT reaches the backend
  * before it is checked (SPEC §10). Pure: frames in, frames out. */
 #ifndef WSGATE_SIOHOLD_H
@@ -24,7 +25,18 @@ struct sio_hold;
 #define SIOHOLD_WAIT 2              /* more bytes, or the held message's verdict, needed */
 #define SIOHOLD_READY 3             /* the frame completed a held message: check it */
 
-struct sio_hold *siohold_new(void);
+/* Most payload bytes a classifier is shown before the message is held
+ * whole: a socket.io re-auth event ("42/namespace,12[\"wsgate:reauth\"")
+ * is told within that. */
+#define SIO_HOLD_PEEK 300
+
+/* What the first n payload bytes of a text message are (complete: they are
+ * all of it): SIO_KIND_OTHER (released as it came), SIO_KIND_MORE (more
+ * bytes needed), anything else (held whole; siohold_message reports the
+ * classifier's verdict on the whole message). */
+typedef int (*siohold_classify)(void *arg, const unsigned char *p, size_t n, int complete);
+
+struct sio_hold *siohold_new(siohold_classify classify, void *arg);
 void siohold_free(struct sio_hold *h);
 
 /* At the start of client frame f (header parsed, its bytes at the head of
@@ -46,6 +58,9 @@ const unsigned char *siohold_message(const struct sio_hold *h, size_t *len, int 
                                      unsigned char key[4]);
 /* The held message was forwarded rewritten or refused: forget it. */
 void siohold_done(struct sio_hold *h);
+/* The held message is relayed after all: its frames go to sink as they
+ * came, and it is forgotten. */
+void siohold_release(struct sio_hold *h, struct evbuffer *sink);
 /* Bytes held (raw frames), for bounds checks. */
 size_t siohold_held(const struct sio_hold *h);
 

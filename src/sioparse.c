@@ -166,3 +166,80 @@ int socketio_parse_connect(const char *p, size_t n, char *nsp, size_t nspcap,
     *datalen = n - i;
     return 0;
 }
+
+/* "42", an optional "/nsp,", an optional ack id, then the event array as
+ * socket.io-client writes it for emitWithAck("wsgate:reauth", jwt). */
+static const char reauth_event[] = "[\"wsgate:reauth\"";
+
+int socketio_reauth_kind(const unsigned char *p, size_t n, int complete)
+{
+    size_t i = 2, k;
+
+    if (n < 2)
+        return complete ? SIO_KIND_OTHER : SIO_KIND_MORE;
+    if (p[0] != '4' || p[1] != '2')
+        return SIO_KIND_OTHER;
+    if (i < n && p[i] == '/') {
+        while (i < n && p[i] != ',') {
+            if (i - 2 >= SIO_REAUTH_MAX_NSP || p[i] <= 0x20 || p[i] >= 0x7f)
+                return SIO_KIND_OTHER;
+            i++;
+        }
+        if (i == n)
+            return complete ? SIO_KIND_OTHER : SIO_KIND_MORE;
+        i++;
+    }
+    for (k = 0; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+        if (++k > 15)
+            return SIO_KIND_OTHER;
+    for (k = 0; k < sizeof(reauth_event) - 1; k++, i++) {
+        if (i == n)
+            return complete ? SIO_KIND_OTHER : SIO_KIND_MORE;
+        if (p[i] != (unsigned char)reauth_event[k])
+            return SIO_KIND_OTHER;
+    }
+    return SIO_KIND_REAUTH;
+}
+
+int socketio_hold_kind(void *reauth, const unsigned char *p, size_t n, int complete)
+{
+    int k = socketio_packet_kind(p, n, complete);
+
+    if (k != SIO_KIND_OTHER || !reauth || n < 2 || p[1] != '2')
+        return k;
+    return socketio_reauth_kind(p, n, complete);
+}
+
+int socketio_parse_event(const char *p, size_t n, char *nsp, size_t nspcap, long long *ack,
+                         const char **data, size_t *datalen)
+{
+    size_t i = 2;
+
+    if (n < 2 || p[0] != '4' || p[1] != '2' || nspcap < 2)
+        return -1;
+    memcpy(nsp, "/", 2);
+    if (i < n && p[i] == '/') {
+        size_t start = i;
+        while (i < n && p[i] != ',')
+            i++;
+        if (i == n || i - start >= nspcap)
+            return -1;
+        memcpy(nsp, p + start, i - start);
+        nsp[i - start] = '\0';
+        i++;
+    }
+    *ack = -1;
+    if (i < n && p[i] >= '0' && p[i] <= '9') {
+        long long a = 0;
+        size_t digits = 0;
+        for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+            if (++digits > 15)
+                return -1;
+            a = a * 10 + (p[i] - '0');
+        }
+        *ack = a;
+    }
+    *data = p + i;
+    *datalen = n - i;
+    return 0;
+}

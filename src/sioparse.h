@@ -28,6 +28,10 @@ int socketio_parse_query(const char *q, size_t n, struct sio_query *out,
 #define SIO_KIND_CONNECT 1          /* "40...": check it */
 #define SIO_KIND_BAD 2              /* could be read as a CONNECT: refuse */
 #define SIO_KIND_MORE 3             /* more bytes needed to tell */
+#define SIO_KIND_REAUTH 4           /* "42...[\"wsgate:reauth\"": wsgate's own event */
+
+/* Longest namespace of a recognised re-auth event. */
+#define SIO_REAUTH_MAX_NSP 255
 
 /* Classifies the first n bytes of a text packet; complete: they are the
  * whole packet. socket.io-parser takes Number(first char) as the type, so
@@ -44,5 +48,20 @@ int socketio_packet_kind(const unsigned char *p, size_t n, int complete);
  * ack id, anything but an object after the namespace). */
 int socketio_parse_connect(const char *p, size_t n, char *nsp, size_t nspcap,
                            const char **data, size_t *datalen);
+
+/* Whether the first n bytes of a text packet begin the reserved event
+ * as socket.io-client writes it (42[/nsp,][ack]["wsgate:reauth"...):
+ * SIO_KIND_REAUTH, SIO_KIND_MORE or SIO_KIND_OTHER. */
+int socketio_reauth_kind(const unsigned char *p, size_t n, int complete);
+
+/* The classifier of held messages on socketio routes (siohold.h):
+ * socketio_packet_kind, and with reauth non-NULL the re-auth event too. */
+int socketio_hold_kind(void *reauth, const unsigned char *p, size_t n, int complete);
+
+/* Splits an EVENT packet "42[/nsp,][ack]<data>": 0 with the namespace
+ * ("/" when absent), the ack id (-1 when none) and the data, -1 when p is
+ * not one. */
+int socketio_parse_event(const char *p, size_t n, char *nsp, size_t nspcap, long long *ack,
+                         const char **data, size_t *datalen);
 
 #endif

@@ -43,6 +43,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "metrics.h"
+#include "reauth.h"
 #include "relay.h"
 #include "revoke.h"
 #include "session.h"
@@ -66,6 +67,12 @@ struct sio_session {
     int have_result;
     int refusals;                   /* refused CONNECTs on this connection */
     int read_paused;                /* client reading stopped: its output is full */
+    int reauth_on;                  /* the route has reauth on */
+    struct reauth *ra;              /* the "wsgate:reauth" event's checks */
+    int reauth_busy;                /* its revocation lookup is under way */
+    long long reauth_ack;           /* the ack id to answer, -1 for none */
+    char reauth_nsp[SIO_REAUTH_MAX_NSP + 1]; /* the namespace it came on */
+    struct event *connect_timer;    /* socketio_connect_timeout, until a CONNECT is admitted */
     /* polling: max_sessions_per_subject slots taken by CONNECT tokens,
      * held while the connection lives (the Engine.IO session is not
      * bound to a connection we could follow) */
@@ -88,6 +95,15 @@ struct verdict {
     char desc[160];
 };
 
+/* Held client messages: what socket.io could read as a CONNECT, and on
+ * reauth routes the reserved event too. */
+static int hold_kind(void *arg, const unsigned char *p, size_t n, int complete)
+{
+    struct sio_session *x = arg;
+
+    return socketio_hold_kind(x->reauth_on ? x : NULL, p, n, complete);
+}
+
 struct sio_session *socketio_session_new(void)
 {
     struct sio_session *x = util_xcalloc(1, sizeof(*x));
@@ -95,7 +111,8 @@ struct sio_session *socketio_session_new(void)
     x->inject = evbuffer_new();
     x->post_in = evbuffer_new();
     x->post_out = evbuffer_new();
-    x->hold = siohold_new();
+    x->hold = siohold_new(hold_kind, x);
+    x->ra = reauth_new();
     if (!x->inject || !x->post_in || !x->post_out || !x->hold) {
         socketio_session_free(x);
         return NULL;
@@ -112,12 +129,14 @@ static void free_layer(struct session *s)
 static int client_frame(struct session *s, const struct ws_frame *f, struct evbuffer *in);
 static void client_drained(struct session *s);
 static void inject(struct session *s, struct evbuffer *client_out);
+static void relay_started(struct session *s);
 
 /* What the relay calls on a socketio route's WebSocket. */
 static const struct relay_layer layer = {
     .client_frame = client_frame,
     .inject = inject,
     .client_drained = client_drained,
+    .started = relay_started,
 };
 
 int socketio_attach(struct session *s)
@@ -127,6 +146,7 @@ int socketio_attach(struct session *s)
     if (!(s->sio = socketio_session_new()))
         return -1;
     session_on_free(s, free_layer);
+    s->sio->reauth_on = s->adm.route->reauth;
     s->layer = &layer;
     return 0;
 }
@@ -141,6 +161,9 @@ void socketio_session_free(struct sio_session *x)
         free(x->subs[i]);
     }
     siohold_free(x->hold);
+    reauth_free(x->ra);
+    if (x->connect_timer)
+        event_free(x->connect_timer);
     if (x->inject)
         evbuffer_free(x->inject);
     if (x->post_in)
@@ -493,6 +516,98 @@ static int count_refusal(struct session *s, const char *nsp, const struct verdic
     return x->refusals >= SIO_MAX_REFUSALS;
 }
 
+/* ---- the reserved "wsgate:reauth" event (SPEC §11) ---------------------- */
+
+static int nsp_claims(struct session *s, const struct jwt_claims *c, char *why, size_t whylen)
+{
+    return claims_hold(s->adm.route, s->sio->reauth_nsp, c, why, whylen);
+}
+
+/* 43[/nsp,]<ack>[{...}]: the acknowledgement emitWithAck resolves with. */
+static void reauth_answer(struct session *s, const struct reauth_answer *a)
+{
+    struct sio_session *x = s->sio;
+    struct evbuffer *pkt;
+    json_t *o;
+    char *js;
+
+    if (x->reauth_ack < 0 || !(pkt = evbuffer_new()))
+        return;
+    if (a->result == REAUTH_OK)
+        o = a->has_exp ? json_pack("[{s:b, s:I}]", "ok", 1, "exp", (json_int_t)a->exp)
+                       : json_pack("[{s:b, s:n}]", "ok", 1, "exp");
+    else
+        o = json_pack("[{s:b, s:s, s:s}]", "ok", 0, "error", reauth_result_name(a->result),
+                      "error_description", a->desc);
+    js = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    evbuffer_add(pkt, "43", 2);
+    if (strcmp(x->reauth_nsp, "/") != 0)
+        evbuffer_add_printf(pkt, "%s,", x->reauth_nsp);
+    evbuffer_add_printf(pkt, "%lld", x->reauth_ack);
+    if (js)
+        evbuffer_add(pkt, js, strlen(js));
+    free(js);
+    json_decref(o);
+    size_t len = evbuffer_get_length(pkt);
+    ws_write_text(x->inject, evbuffer_pullup(pkt, -1), len, 0);
+    evbuffer_free(pkt);
+}
+
+static void sio_reauth_done(struct session *s, const struct reauth_answer *a)
+{
+    struct sio_session *x = s->sio;
+
+    x->reauth_busy = 0;
+    siohold_done(x->hold);
+    reauth_answer(s, a);
+    if (s->state == S_RELAY || s->state == S_CLOSING)
+        relay_pump(s, &s->u2c);
+    if (s->state == S_RELAY || s->state == S_CLOSING)
+        relay_pump(s, &s->c2u);
+}
+
+/* The held message is the reserved event: it is consumed (the backend
+ * never sees it) and answered when it has an ack id. 0 while the
+ * revocation lookup runs. */
+static int reauth_decide(struct session *s, const unsigned char *msg, size_t n)
+{
+    struct sio_session *x = s->sio;
+    struct reauth_answer a;
+    const char *data;
+    size_t dlen;
+    json_t *arr = NULL, *tok;
+    int done = 1;
+
+    if (x->reauth_busy)
+        return 0;
+    s->last_activity_ms = util_now_ms();
+    memset(&a, 0, sizeof(a));
+    if (socketio_parse_event((const char *)msg, n, x->reauth_nsp, sizeof(x->reauth_nsp),
+                             &x->reauth_ack, &data, &dlen) != 0) {
+        siohold_done(x->hold);      /* cannot happen: the classifier matched it */
+        return 1;
+    }
+    arr = json_loadb(data, dlen, JSON_REJECT_DUPLICATES, NULL);
+    tok = json_array_get(arr, 1);
+    if (!json_is_array(arr) || json_array_size(arr) != 2 || !json_is_string(tok)) {
+        a.result = REAUTH_INVALID_TOKEN;
+        snprintf(a.desc, sizeof(a.desc), "malformed re-auth event");
+        metrics_add(s->env->m->reauth[a.result], 1);
+    } else {
+        done = reauth_check(x->ra, s, json_string_value(tok), json_string_length(tok),
+                            nsp_claims, sio_reauth_done, &a);
+    }
+    json_decref(arr);
+    if (!done) {
+        x->reauth_busy = 1;
+        return 0;
+    }
+    siohold_done(x->hold);
+    reauth_answer(s, &a);
+    relay_pump(s, &s->u2c);
+    return 1;
+}
+
 /* The held message is complete: forward it rewritten as one frame, or
  * answer a CONNECT_ERROR. Returns 0 while a Redis lookup is under way. */
 static int ws_decide(struct session *s)
@@ -509,6 +624,8 @@ static int ws_decide(struct session *s)
 
     if (!msg)
         return 1;
+    if (kind == SIO_KIND_REAUTH)
+        return reauth_decide(s, msg, n);
     fwd = evbuffer_new();
     memset(&v, 0, sizeof(v));
     if (!fwd) {
@@ -529,6 +646,8 @@ static int ws_decide(struct session *s)
     s->last_activity_ms = util_now_ms();
     if (rc == 1) {
         size_t len = evbuffer_get_length(fwd);
+        if (x->connect_timer)
+            evtimer_del(x->connect_timer);  /* a CONNECT was admitted: no squatter */
         unsigned char *pl = evbuffer_pullup(fwd, -1);
         add_frame(bufferevent_get_output(s->upstream), pl, len, key);
         s->c2u.bytes += len;
@@ -615,6 +734,40 @@ static void inject(struct session *s, struct evbuffer *client_out)
 {
     if (s->sio && evbuffer_get_length(s->sio->inject))
         evbuffer_add_buffer(client_out, s->sio->inject);
+}
+
+/* No unauthenticated squatters (SPEC §10): an Engine.IO session begun on
+ * the websocket transport that has no admitted CONNECT within
+ * socketio_connect_timeout is closed with 4401. A websocket that carries a
+ * sid is the upgrade of a polling session, whose CONNECT came by POST (and
+ * the backend refuses a sid it does not know): it is not timed here. */
+static void connect_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct session *s = arg;
+
+    (void)fd;
+    (void)what;
+    if (s->state != S_RELAY)
+        return;
+    slog(LOG_INFO, s, "no socket.io CONNECT admitted within %lld ms",
+         (long long)s->adm.route->socketio_connect_timeout_ms);
+    relay_close(s, 4401, "authentication timeout", OC_AUTH_TIMEOUT);
+}
+
+static void relay_started(struct session *s)
+{
+    struct sio_session *x = s->sio;
+    struct sio_query q;
+    char err[128];
+    int64_t ms = s->adm.route->socketio_connect_timeout_ms;
+    struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)((ms % 1000) * 1000) };
+
+    if (socketio_parse_query(s->req.query, s->req.query_len, &q, err, sizeof(err)) != 0 || q.sid)
+        return;
+    if (!x->connect_timer)
+        x->connect_timer = evtimer_new(s->env->base, connect_timeout, s);
+    if (x->connect_timer)
+        evtimer_add(x->connect_timer, &tv);
 }
 
 /* ---- polling transport ------------------------------------------------------ */
@@ -730,9 +883,17 @@ static void post_check(struct session *s)
         size_t end = sep ? (size_t)(sep - body) : len;
         const char *p = body + pos;
         size_t n = end - pos;
-        int kind = socketio_packet_kind((const unsigned char *)p, n, 1);
+        int kind = socketio_hold_kind(x->reauth_on ? x : NULL, (const unsigned char *)p, n, 1);
 
-        if (kind != SIO_KIND_OTHER) {
+        if (kind == SIO_KIND_REAUTH) {
+            /* The reserved event is never the backend's, and a POST has
+             * no way back for its answer: it becomes an Engine.IO noop
+             * (ignored by engine.io), and is counted unanswered. */
+            if (pos)
+                evbuffer_add(x->post_out, "\x1e", 1);
+            evbuffer_add(x->post_out, "6", 1);
+            slog(LOG_DEBUG, s, "socket.io re-auth event in a polling POST dropped (websocket transport only)");
+        } else if (kind != SIO_KIND_OTHER) {
             char nsp[256] = "/";
             struct verdict v;
             struct jwt_claims adopted;

@@ -137,6 +137,13 @@ static void on_metrics(struct status *st, struct evhttp_request *req, struct evb
                                 outcome_name((enum outcome)i), (unsigned long long)sum.closes[i]);
 
     evbuffer_add_printf(b,
+        "# HELP wsgate_reauth_total In-band re-authentications, by result.\n"
+        "# TYPE wsgate_reauth_total counter\n");
+    for (int i = 0; i < REAUTH_NRESULTS; i++)
+        evbuffer_add_printf(b, "wsgate_reauth_total{result=\"%s\"} %llu\n",
+                            reauth_result_name((enum reauth_result)i), (unsigned long long)sum.reauth[i]);
+
+    evbuffer_add_printf(b,
         "# HELP wsgate_bytes_total Bytes relayed after the handshake, by direction.\n"
         "# TYPE wsgate_bytes_total counter\n"
         "wsgate_bytes_total{direction=\"client_to_upstream\"} %llu\n"

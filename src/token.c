@@ -205,6 +205,7 @@ int token_find(const struct token_source *srcs, size_t nsrcs,
         case TS_COOKIE:        rc = s->name ? from_cookie(s, req, out) : 0; break;
         case TS_QUERY:         rc = s->name ? from_query(s, req, out) : 0; break;
         case TS_SUBPROTOCOL:   rc = from_subprotocol(s, req, out); break;
+        case TS_GRAPHQL_WS:    rc = 0; break;   /* read after the 101 (gqlws.c) */
         }
         if (rc)
             return 1;

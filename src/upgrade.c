@@ -16,6 +16,7 @@
 #include "httpframe.h"
 #include "log.h"
 #include "metrics.h"
+#include "reauth.h"
 #include "relay.h"
 #include "session.h"
 #include "socketio.h"
@@ -56,7 +57,8 @@ static void upstream_head_received(struct session *s, char *head, size_t len)
         return;
     }
     evtimer_del(s->timer);
-    if (resp.status == 101 && s->sio && http_response_header(&resp, "Sec-WebSocket-Extensions")) {
+    if (resp.status == 101 && (s->sio || s->adm.route->reauth) &&
+        http_response_header(&resp, "Sec-WebSocket-Extensions")) {
         /* None was offered (socketio_upstream_request). */
         slog(LOG_WARNING, s, "upstream chose a WebSocket extension that was not offered");
         session_reject(s, OC_BAD_GATEWAY, 502, "bad_gateway", "invalid response from upstream", NULL);
@@ -86,6 +88,12 @@ static void upstream_head_received(struct session *s, char *head, size_t len)
     metrics_accept(s->env->m, util_now_us() - s->started_us);
     metrics_add(s->env->m->sessions_active, 1);
     s->counted_active = 1;
+    /* reauth on a plain WebSocket route: client messages are looked at
+     * for re-auths (socketio routes have their own layer). */
+    if (!s->sio && s->adm.route->reauth && reauth_attach(s) < 0) {
+        session_end(s, OC_INTERNAL_ERROR);
+        return;
+    }
     relay_start(s);
 }
 
@@ -139,7 +147,7 @@ static void upgrade_connected(struct session *s)
 {
     struct evbuffer *out = bufferevent_get_output(s->upstream);
 
-    if (s->sio)
+    if (s->sio || s->adm.route->reauth)
         socketio_upstream_request(&s->req);
     if (forward_build_head(out, &s->req, s->cfg, s->adm.route,
                            s->adm.have_claims ? &s->adm.claims : NULL, &s->fwd) < 0) {

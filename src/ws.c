@@ -116,3 +116,41 @@ int ws_close_code(const unsigned char *payload, size_t n, const struct ws_frame 
     }
     return b[0] << 8 | b[1];
 }
+
+void ws_write_text(struct evbuffer *out, const void *payload, size_t n, int masked)
+{
+    unsigned char h[14], key[4];
+    size_t hl = 0;
+    const unsigned char *p = payload;
+
+    h[hl++] = 0x80 | WS_OP_TEXT;
+    if (n < 126) {
+        h[hl++] = (unsigned char)((masked ? 0x80 : 0) | n);
+    } else if (n < 65536) {
+        h[hl++] = (unsigned char)((masked ? 0x80 : 0) | 126);
+        h[hl++] = (unsigned char)(n >> 8);
+        h[hl++] = (unsigned char)n;
+    } else {
+        h[hl++] = (unsigned char)((masked ? 0x80 : 0) | 127);
+        for (int i = 7; i >= 0; i--)
+            h[hl++] = (unsigned char)((uint64_t)n >> (8 * i));
+    }
+    if (!masked) {
+        evbuffer_add(out, h, hl);
+        evbuffer_add(out, payload, n);
+        return;
+    }
+    if (RAND_bytes(key, sizeof(key)) != 1)
+        memset(key, 0x5a, sizeof(key));
+    memcpy(h + hl, key, 4);
+    evbuffer_add(out, h, hl + 4);
+    /* Masked in place in the output's own space: no copy of our own. */
+    struct evbuffer_iovec v;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)(n ? n : 1), &v, 1) < 1)
+        return;
+    unsigned char *m = v.iov_base;
+    for (size_t i = 0; i < n; i++)
+        m[i] = p[i] ^ key[i & 3];
+    v.iov_len = n;
+    evbuffer_commit_space(out, &v, 1);
+}

@@ -51,6 +51,10 @@ int ws_tracker_begin(struct ws_tracker *t, const struct ws_frame *f);
 /* Appends a close frame with code and reason (≤ 123 bytes). masked: as a
  * client must send it (toward the backend), with a random key. */
 void ws_write_close(struct evbuffer *out, int code, const char *reason, int masked);
+/* Appends one unfragmented text frame holding payload; masked: toward the
+ * backend, with a random key. For wsgate's own messages (re-auth answers,
+ * a replayed graphql-ws connection_init). */
+void ws_write_text(struct evbuffer *out, const void *payload, size_t n, int masked);
 
 /* Reads the status code of a close frame whose header is f from the first
  * bytes of buf (payload possibly masked); 1005 when it carries none. */

@@ -179,6 +179,7 @@ else:
 # ---------------------------------------------------------------- kubernetes
 
 k8s_conf = check_rewritten("contrib/kubernetes/wsgate.conf")
+check_rewritten("contrib/examples/graphql-ws/wsgate.conf")
 pod_text = read("contrib/kubernetes/pod.yaml")
 
 

@@ -20,6 +20,7 @@ sys.dont_write_bytecode = True   # keep t/lib free of __pycache__ (EXTRA_DIST sh
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from wsgatetest import (BASE_JWT, KEYS, MINT, SRCDIR, TMP, Gateway, _procs, check, claims,  # noqa: E402
                         diag, done, free_port, main_conf, mint, no_new_conn, ok, port_open, skip,
+                        start_backend,
                         tamper_signature, wait_for)
 
 INTEROP = os.path.join(SRCDIR, "t", "interop")
@@ -63,6 +64,7 @@ if not ok(wait_for(lambda: nest.poll() is not None or port_open(nest_port), 30, 
 class Pages(http.server.BaseHTTPRequestHandler):
     files = {
         "/app/index.html": (os.path.join(INTEROP, "page", "index.html"), "text/html"),
+        "/app/reauth.html": (os.path.join(INTEROP, "page", "reauth.html"), "text/html"),
         "/app/socket.io.min.js": (os.path.join(INTEROP, "node_modules", "socket.io-client", "dist",
                                                "socket.io.min.js"), "text/javascript"),
     }
@@ -128,7 +130,56 @@ route /socket.io/ {
 gw2 = Gateway(main_conf(redis=redis.addr, redis_prefix='"wsgate:"', error_log="stderr info")
               + BASE_JWT + SIO_ROUTES, name="interop-sio")
 
-env = dict(os.environ, GW2_PORT=str(gw2.port), GW_PORT=str(gw.port), NEST_PORT=str(nest_port), REDIS_PORT=str(redis.port),
+# A third, for in-band re-auth: leeway 0, so a token's exp is its end.
+echo = start_backend()
+REAUTH_ROUTES = """\
+route /socket.io/ {
+    upstream 127.0.0.1:%d;
+    socketio on;
+    reauth on;
+    identity_header sub X-Auth-Sub;
+}
+route /plain {
+    upstream %s;
+    reauth on;
+    origins any;
+}
+route /app/ {
+    upstream 127.0.0.1:%d;
+    plain_http on;
+    auth off;
+    origins any;
+}
+""" % (nest_port, echo.addr, pages.server_address[1])
+gw3 = Gateway(main_conf(redis=redis.addr, redis_prefix='"wsgate:"', error_log="stderr info")
+              + BASE_JWT.replace("leeway 5s;", "leeway 0;") + REAUTH_ROUTES, name="interop-reauth")
+
+# graphql-ws: the example server behind a gateway that reads connection_init.
+GQL_EXAMPLE = os.path.join(SRCDIR, "contrib", "examples", "graphql-ws")
+gql_port = free_port()
+gql_log = open(os.path.join(TMP, "gql.log"), "wb")
+gql = subprocess.Popen([NODE, os.path.join(GQL_EXAMPLE, "server.mjs")], cwd=GQL_EXAMPLE,
+                       env=dict(os.environ, PORT=str(gql_port), HOST="127.0.0.1",
+                                MODULES_FROM=os.path.join(INTEROP, "node_modules")),
+                       stdout=gql_log, stderr=gql_log, stdin=subprocess.DEVNULL)
+_procs.append(gql)
+ok(wait_for(lambda: gql.poll() is not None or port_open(gql_port), 30, 0.1) and gql.poll() is None,
+   "the graphql-ws example server starts", open(os.path.join(TMP, "gql.log")).read()[-3000:])
+GQL_ROUTES = """\
+route /graphql-down {
+    upstream 127.0.0.1:%d;
+}
+route /graphql {
+    upstream 127.0.0.1:%d;
+    require_claim scope graphql;
+    identity_header sub X-Auth-Sub;
+}
+""" % (free_port(), gql_port)
+gw4 = Gateway(main_conf(redis=redis.addr, redis_prefix='"wsgate:"', error_log="stderr info")
+              + BASE_JWT.replace("subprotocol;", "subprotocol graphql_ws;") + GQL_ROUTES, name="interop-gql")
+
+env = dict(os.environ, GW2_PORT=str(gw2.port), GW3_PORT=str(gw3.port),
+           GQL_GW_PORT=str(gw4.port), GQL_PORT=str(gql_port), GW_PORT=str(gw.port), NEST_PORT=str(nest_port), REDIS_PORT=str(redis.port),
            WSGATE_MINT=MINT, KEYS=KEYS)
 
 
@@ -162,6 +213,8 @@ def relay(argv, name, timeout=180):
 relay([NODE, "socketio.mjs"], "socket.io-client")
 relay([NODE, "wsclose.mjs"], "ws close codes")
 relay([NODE, "sioauth.mjs"], "socket.io auth (socketio on)")
+relay([NODE, "reauth.mjs"], "in-band re-auth (reauth on)")
+relay([NODE, "graphqlws.mjs"], "graphql-ws first-message tokens (graphql_ws)")
 relay(["/usr/bin/python3", os.path.join(INTEROP, "subprotocol.py"), str(gw.port),
        mint("RS256", claims_=claims(sub="proto-user")), tamper_signature(mint("RS256"))],
       "python3-websockets")

@@ -189,7 +189,8 @@ def parse_close(payload):
 
 
 class EchoServerProto(asyncio.Protocol):
-    """Answers any upgrade with 101 and echoes every data frame, frame by
+    """Answers any upgrade with 101 (choosing the first subprotocol offered)
+    and echoes every data frame, frame by
     frame, unmasked; answers close with the same code and closes TCP."""
 
     def connection_made(self, transport):
@@ -206,11 +207,13 @@ class EchoServerProto(asyncio.Protocol):
                 if len(self.head) > 65536:
                     self.t.abort()
                 return
-            key = None
+            key = proto = None
             for line in bytes(self.head[:i]).split(b"\r\n")[1:]:
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"sec-websocket-key":
                     key = value.strip().decode("latin-1")
+                if name.strip().lower() == b"sec-websocket-protocol" and proto is None:
+                    proto = value.split(b",")[0].strip().decode("latin-1")
             data = bytes(self.head[i + 4:])
             self.head = None
             if not key:
@@ -218,9 +221,10 @@ class EchoServerProto(asyncio.Protocol):
                              b"Connection: close\r\n\r\n")
                 self.t.close()
                 return
+            # The first subprotocol offered is chosen (graphql-ws sessions).
             self.t.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                          "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n" %
-                          accept_key(key)).encode())
+                          "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n" %
+                          (accept_key(key), "Sec-WebSocket-Protocol: %s\r\n" % proto if proto else "")).encode())
             self.parser = FrameParser()
             if not data:
                 return

@@ -109,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     stream = evbuffer_new();
     in = evbuffer_new();
     sink = evbuffer_new();
-    h = siohold_new();
+    h = siohold_new(socketio_hold_kind, NULL);
     memset(&t, 0, sizeof(t));
     t.from_client = 1;
     t.max_message = (data[0] & 0x80) ? 64 : 0;

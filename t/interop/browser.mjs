@@ -63,6 +63,14 @@ try {
     before2);
   ok(only, 'chromium, other origin: the backend connection handler never ran (a valid client after it is the only new one)',
     detail);
+
+  /* The plain-WebSocket re-auth from a page (GW3: reauth on, leeway 0);
+   * the session's token is the cookie's (sub browser-user). */
+  const fresh = claims({ sub: 'browser-user', exp: Math.floor(Date.now() / 1000) + 900 });
+  const ra = await run(`http://127.0.0.1:${env.GW3_PORT}/app/reauth.html#t2=${mint(fresh)}`);
+  ok(ra && ra.answer && ra.answer.type === 'wsgate.reauth' && ra.answer.ok === true && ra.answer.exp === fresh.exp,
+    'chromium: a page re-authenticates its WebSocket ({"type":"wsgate.reauth"} answered ok with the new exp)', ra);
+  ok(ra && ra.echo === 'from the page', 'chromium: the echo backend answers the next message, and never saw the re-auth', ra);
 } finally {
   await ctx.close();
   fs.rmSync(dir, { recursive: true, force: true });

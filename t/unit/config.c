@@ -264,6 +264,8 @@ static void test_defaults(void)
     is_int(c->on_expiry_close, 1, "on_expiry default close");
     is_int(c->routes[0].auth, 1, "auth default on");
     is_int(c->routes[0].strip_credentials, 1, "strip_credentials default on");
+    is_int(c->routes[0].reauth, 0, "reauth default off");
+    is_int(c->routes[0].socketio_connect_timeout_ms, 10000, "socketio_connect_timeout default 10s");
     is_int(c->redis, 0, "no revocation store");
     is_str(c->redis_prefix, "wsgate:", "redis_prefix default in place");
     is_int(c->revocation_sweep_ms, 1000, "revocation_sweep default in place");
@@ -562,8 +564,18 @@ static void test_errors(void)
         MIN_LISTEN "jwt { algorithms EDDSA; }\n" MIN_ROUTE);
     BAD("algorithms lower-case", "2: unknown algorithm \"rs256\"",
         MIN_LISTEN "jwt { algorithms rs256; }\n" MIN_ROUTE);
+    c = load(MIN_LISTEN "jwt { token_sources header:Authorization graphql_ws; }\n"
+             "route / {\n    upstream 127.0.0.1:9;\n    auth off;\n    reauth on;\n    socketio_connect_timeout 2500ms;\n}\n");
+    ok(c != NULL, "reauth, socketio_connect_timeout and the graphql_ws source load");
+    if (c) {
+        is_int(c->nsources, 2, "two token sources");
+        is_int(c->sources[1].kind, TS_GRAPHQL_WS, "graphql_ws source");
+        is_int(c->routes[0].reauth, 1, "reauth on");
+        is_int(c->routes[0].socketio_connect_timeout_ms, 2500, "socketio_connect_timeout 2500ms");
+        config_unref(c);
+    }
     BAD("bad token source", "2: invalid token source \"foo:bar\": expected header:NAME, cookie:NAME, "
-        "query:NAME or subprotocol",
+        "query:NAME, subprotocol or graphql_ws",
         MIN_LISTEN "jwt { token_sources header:Authorization foo:bar; }\n" MIN_ROUTE);
     BAD("token source empty name", "2: invalid token source \"cookie:\": empty name",
         MIN_LISTEN "jwt { token_sources cookie:; }\n" MIN_ROUTE);

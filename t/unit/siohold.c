@@ -32,6 +32,20 @@ static void frame(struct evbuffer *b, int fin, int rsv, int op, const char *p)
     }
 }
 
+static const char prefix[] = "{\"type\":\"wsgate.reauth\",\"token\":\"";
+
+static int prefix_kind(void *arg, const unsigned char *p, size_t n, int complete)
+{
+    size_t k = n < sizeof(prefix) - 1 ? n : sizeof(prefix) - 1;
+
+    (void)arg;
+    if (memcmp(p, prefix, k) != 0)
+        return SIO_KIND_OTHER;
+    if (n < sizeof(prefix) - 1)
+        return complete ? SIO_KIND_OTHER : SIO_KIND_MORE;
+    return 4;
+}
+
 /* Runs the relay's loop over in; returns the last siohold result. */
 static int pump(struct sio_hold *h, struct ws_tracker *t, struct evbuffer *in, struct evbuffer *sink)
 {
@@ -62,7 +76,7 @@ static int pump(struct sio_hold *h, struct ws_tracker *t, struct evbuffer *in, s
 
 int main(void)
 {
-    struct sio_hold *h = siohold_new();
+    struct sio_hold *h = siohold_new(socketio_hold_kind, NULL);
     struct evbuffer *in = evbuffer_new(), *sink = evbuffer_new();
     struct ws_tracker t;
     const unsigned char *m;
@@ -110,7 +124,7 @@ int main(void)
     evbuffer_drain(in, evbuffer_get_length(in));
     siohold_free(h);
 
-    h = siohold_new();
+    h = siohold_new(socketio_hold_kind, NULL);
     memset(&t, 0, sizeof(t));
     t.from_client = 1;
     frame(in, 0, 0, WS_OP_TEXT, "");
@@ -120,7 +134,7 @@ int main(void)
     evbuffer_drain(in, evbuffer_get_length(in));
     siohold_free(h);
 
-    h = siohold_new();
+    h = siohold_new(socketio_hold_kind, NULL);
     memset(&t, 0, sizeof(t));
     t.from_client = 1;
     frame(in, 0, 0, WS_OP_TEXT, "40");
@@ -134,7 +148,7 @@ int main(void)
     evbuffer_drain(in, evbuffer_get_length(in));
     siohold_free(h);
 
-    h = siohold_new();
+    h = siohold_new(socketio_hold_kind, NULL);
     memset(&t, 0, sizeof(t));
     t.from_client = 1;
     {
@@ -147,6 +161,37 @@ int main(void)
         is_int(pump(h, &t, in, sink), SIOHOLD_READY, "the rest arrives: held whole");
         evbuffer_free(whole);
     }
+    siohold_free(h);
+
+    /* A classifier that needs more than the first frame's bytes (the plain
+     * re-auth prefix), and the release of a held message that is not it. */
+    h = siohold_new(prefix_kind, NULL);
+    memset(&t, 0, sizeof(t));
+    t.from_client = 1;
+    evbuffer_drain(sink, evbuffer_get_length(sink));
+    frame(in, 0, 0, WS_OP_TEXT, "{\"type\":");
+    frame(in, 0, 0, WS_OP_CONT, "\"wsgate.re");
+    is_int(pump(h, &t, in, sink), SIOHOLD_TAKEN, "long prefix split over fragments: held, waiting");
+    is_int((int)evbuffer_get_length(sink), 0, "... nothing released yet");
+    frame(in, 1, 0, WS_OP_CONT, "auth\",\"token\":\"x\"}");
+    is_int(pump(h, &t, in, sink), SIOHOLD_READY, "the prefix completes: held whole");
+    {
+        size_t mlen;
+        int mkind;
+        unsigned char mkey[4];
+        const unsigned char *msg = siohold_message(h, &mlen, &mkind, mkey);
+        ok(msg && mlen == 36 && memcmp(msg, "{\"type\":\"wsgate.reauth\",\"token\":\"x\"}", 36) == 0,
+           "the held message, unmasked and joined");
+        is_int(mkind, 4, "its kind is the classifier's verdict on the whole");
+        size_t held = siohold_held(h) - mlen;
+        siohold_release(h, sink);
+        is_int((int)evbuffer_get_length(sink), (int)held, "released: the raw frames go to the sink as they came");
+    }
+    evbuffer_drain(sink, evbuffer_get_length(sink));
+    frame(in, 0, 0, WS_OP_TEXT, "{\"type\":");
+    frame(in, 1, 0, WS_OP_CONT, "\"chat\"}");
+    is_int(pump(h, &t, in, sink), SIOHOLD_PASS, "another message: decided at its first differing byte");
+    is_int((int)evbuffer_get_length(sink), 6 + 8 + 6 + 7, "... and both its frames passed");
     siohold_free(h);
     evbuffer_free(in);
     evbuffer_free(sink);

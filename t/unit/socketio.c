@@ -22,6 +22,9 @@ static int parse(const char *p, char *nsp, char *data)
     return r;
 }
 
+/* Any non-NULL classifier argument means "reauth on". */
+static int reauth_on = 1;
+
 int main(void)
 {
     char nsp[64], data[256];
@@ -98,5 +101,47 @@ int main(void)
     is_int(QUERY("EIO=4&&&"), 0, "query: empty pairs are skipped");
     is_int(QUERY("EIO=4&j#=0"), -1, "query: '#' (the end of the query to a URL parser) refused");
     is_int(socketio_parse_query(NULL, 0, &q, err, sizeof(err)), -1, "query: no query at all refused");
+
+    /* the reserved re-auth event, as socket.io-client writes it */
+#define RK(str, c) socketio_reauth_kind((const unsigned char *)(str), sizeof(str) - 1, (c))
+    is_int(RK("421[\"wsgate:reauth\",\"x\"]", 1), SIO_KIND_REAUTH, "reauth: 42<ack>[\"wsgate:reauth\"");
+    is_int(RK("42[\"wsgate:reauth\"", 0), SIO_KIND_REAUTH, "reauth: without an ack id");
+    is_int(RK("42/chat,17[\"wsgate:reauth\",", 0), SIO_KIND_REAUTH, "reauth: on a namespace");
+    is_int(RK("42/chat,17[\"wsgate:re", 0), SIO_KIND_MORE, "reauth: a prefix of it needs more");
+    is_int(RK("42/chat", 0), SIO_KIND_MORE, "reauth: inside the namespace needs more");
+    is_int(RK("42/chat,17[\"wsgate:re", 1), SIO_KIND_OTHER, "reauth: a complete message that is a prefix is not it");
+    is_int(RK("42[\"wsgate:reauthx\"", 0), SIO_KIND_OTHER, "reauth: a longer event name is another event");
+    is_int(RK("42[\"chat\",1]", 1), SIO_KIND_OTHER, "reauth: another event");
+    is_int(RK("43[\"wsgate:reauth\"]", 1), SIO_KIND_OTHER, "reauth: an ACK is not it");
+    is_int(RK("42 [\"wsgate:reauth\"]", 1), SIO_KIND_OTHER, "reauth: only the form socket.io-client writes");
+    is_int(RK("421234567890123456[\"wsgate:reauth\"]", 1), SIO_KIND_OTHER, "reauth: an ack id over 15 digits");
+    {
+        char longnsp[300] = "42/";
+        memset(longnsp + 3, 'a', 260);
+        memcpy(longnsp + 263, ",[\"wsgate:reauth\"]", 18);
+        is_int(socketio_reauth_kind((const unsigned char *)longnsp, 281, 1), SIO_KIND_OTHER,
+               "reauth: a namespace over 255 bytes is not recognised");
+    }
+    is_int(socketio_hold_kind(NULL, (const unsigned char *)"42[\"wsgate:reauth\"]", 20, 1), SIO_KIND_OTHER,
+           "hold kind: without reauth on, the event is the application's");
+    is_int(socketio_hold_kind(&reauth_on, (const unsigned char *)"42[\"wsgate:reauth\"]", 20, 1), SIO_KIND_REAUTH,
+           "hold kind: with reauth on it is held");
+    is_int(socketio_hold_kind(&reauth_on, (const unsigned char *)"40", 2, 1), SIO_KIND_CONNECT, "hold kind: CONNECT still");
+    {
+        const char *evdata;
+        size_t dlen;
+        long long ack;
+        char ns[64];
+        const char ev[] = "42/chat,17[\"wsgate:reauth\",\"t\"]";
+        is_int(socketio_parse_event(ev, sizeof(ev) - 1, ns, sizeof(ns), &ack, &evdata, &dlen), 0, "event: parsed");
+        is_str(ns, "/chat", "event: namespace");
+        is_int((int)ack, 17, "event: ack id");
+        ok(dlen == 21 && memcmp(evdata, "[\"wsgate:reauth\",\"t\"]", 21) == 0, "event: data");
+        is_int(socketio_parse_event("42[1]", 5, ns, sizeof(ns), &ack, &evdata, &dlen), 0, "event: root, no ack");
+        is_str(ns, "/", "event: root namespace");
+        is_int((int)ack, -1, "event: no ack id is -1");
+        is_int(socketio_parse_event("40", 2, ns, sizeof(ns), &ack, &evdata, &dlen), -1, "event: a CONNECT is no event");
+        is_int(socketio_parse_event("42/chat", 7, ns, sizeof(ns), &ack, &evdata, &dlen), -1, "event: an unterminated namespace");
+    }
     return tap_done();
 }
