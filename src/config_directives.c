@@ -32,31 +32,6 @@
 
 /* ---- directive table ---------------------------------------------------- */
 
-#define D_MULTI 1u   /* may appear more than once in its context */
-#define D_BLOCK 2u   /* followed by { ... } */
-
-#define ARGS_ANY -1
-
-struct directive;
-
-/* Setters get the directive, its arguments (args[0] is the name itself) and
- * the object of the current context: struct config for main and jwt,
- * struct route for a route block. */
-struct directive {
-    const char *name;
-    unsigned ctx;
-    int min_args, max_args;         /* not counting the name */
-    unsigned flags;
-    int (*set)(struct parser *ps, const struct directive *d, struct word *a, int n, void *obj);
-    size_t off;                     /* field for the generic setters */
-    int64_t min, max;               /* bounds for the generic number setters */
-};
-
-/* Setters share one signature and most use only part of it. */
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-
-#define FIELD(type, field) offsetof(struct type, field)
-#define AT(obj, d, type) ((type *)(void *)((char *)(obj) + (d)->off))
 
 static int set_flag(struct parser *ps, const struct directive *d, struct word *a, int n, void *obj)
 {
@@ -687,236 +662,10 @@ static int set_upstream_ca_file(struct parser *ps, const struct directive *d, st
     return 0;
 }
 
-void conf_route_clear(struct route *r)
-{
-    free(r->prefix);
-    for (size_t i = 0; i < r->nupstreams; i++) {
-        free(r->upstreams[i].text);
-        free(r->upstreams[i].host);
-    }
-    free(r->upstreams);
-    free(r->upstream_ca_file);
-    tls_ctx_free(r->tls_ctx);
-    for (size_t i = 0; i < r->norigins; i++)
-        free(r->origins[i]);
-    free(r->origins);
-    for (size_t i = 0; i < r->nrequire; i++) {
-        free(r->require[i].claim);
-        free(r->require[i].value);
-    }
-    free(r->require);
-    for (size_t i = 0; i < r->nidh; i++) {
-        free(r->idh[i].claim);
-        free(r->idh[i].header);
-    }
-    free(r->idh);
-    free(r->claims_header);
-    for (size_t i = 0; i < r->nnsp_require; i++) {
-        free(r->nsp_require[i].nsp);
-        free(r->nsp_require[i].claim);
-        free(r->nsp_require[i].value);
-    }
-    free(r->nsp_require);
-}
-
-static int set_route(struct parser *ps, const struct directive *d, struct word *a, int n,
-                     void *obj)
-{
-    struct config *cfg = obj;
-    const char *prefix = a[1].s;
-
-    if (prefix[0] != '/')
-        return conf_fail(ps, a[1].line, "route prefix \"%.200s\" must start with \"/\"", prefix);
-    /* A request path never holds spaces, controls or a query: such a
-     * prefix could not match anything. */
-    for (const char *c = prefix; *c; c++)
-        if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == '?' || *c == '#')
-            return conf_fail(ps, a[1].line, "route prefix \"%.200s\" has a character no path can hold",
-                        prefix);
-    /* Requests are routed on their normalised path (SPEC §3a), which a
-     * prefix like "/%61dmin" or "/a/../b" could never equal. */
-    size_t plen = strlen(prefix), nlen = 0;
-    char *norm = util_xmalloc(plen + 2), why[96];
-    int rc = 0;
-    if (http_normalize_path(prefix, plen, norm, plen + 2, &nlen, why, sizeof(why)) < 0)
-        rc = conf_fail(ps, a[1].line, "route prefix \"%.200s\": %s", prefix, why);
-    else if (nlen != plen || memcmp(norm, prefix, plen) != 0)
-        rc = conf_fail(ps, a[1].line, "route prefix \"%.200s\" is not a normalised path (requests "
-                  "are matched on \"%.200s\")", prefix, norm);
-    free(norm);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < cfg->nroutes; i++)
-        if (strcmp(cfg->routes[i].prefix, prefix) == 0)
-            return conf_fail(ps, a[1].line, "duplicate route \"%.200s\" (first on line %d)", prefix,
-                        cfg->routes[i].line);
-
-    cfg->routes = util_xrealloc(cfg->routes, (cfg->nroutes + 1) * sizeof(*cfg->routes));
-    struct route *r = &cfg->routes[cfg->nroutes++];
-    memset(r, 0, sizeof(*r));
-    r->prefix = util_xstrdup(prefix);
-    r->prefix_len = strlen(prefix);
-    r->strip_credentials = 1;
-    r->auth = 1;
-    r->socketio_connect_timeout_ms = 10000;
-    r->line = a[0].line;
-    if (conf_parse_block(ps, CTX_ROUTE, r) < 0)
-        return -1;
-    if (r->nupstreams == 0)
-        return conf_fail(ps, r->line, "route \"%.200s\" has no \"upstream\"", r->prefix);
-    if (r->nnsp_require && (!r->socketio || !r->auth))
-        return conf_fail(ps, r->line,
-                    "route \"%.200s\": \"socketio_require_claim\" needs \"socketio on\" and \"auth on\"",
-                    r->prefix);
-    if (r->socketio)
-        r->plain_http = 1;          /* the polling transport is plain HTTP */
-    /* A preflight is a plain request; on an upgrade-only route it could
-     * never reach the gateway's answer. */
-    if (r->cors && !r->plain_http)
-        return conf_fail(ps, r->line, "route \"%.200s\": \"cors on\" needs \"plain_http on\"",
-                         r->prefix);
-    return 0;
-}
-
-static int set_nsp_claim(struct parser *ps, const struct directive *d, struct word *a, int n,
-                         void *obj)
-{
-    struct route *r = obj;
-
-    if (a[1].s[0] != '/')
-        return conf_fail(ps, a[1].line, "socket.io namespace \"%.200s\" must start with \"/\"", a[1].s);
-    for (const char *c = a[1].s; *c; c++)
-        if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == ',')
-            return conf_fail(ps, a[1].line, "invalid socket.io namespace \"%.200s\"", a[1].s);
-    if (!a[2].s[0])
-        return conf_fail(ps, a[2].line, "empty claim name");
-    r->nsp_require = util_xrealloc(r->nsp_require, (r->nnsp_require + 1) * sizeof(*r->nsp_require));
-    r->nsp_require[r->nnsp_require].nsp = util_xstrdup(a[1].s);
-    r->nsp_require[r->nnsp_require].claim = util_xstrdup(a[2].s);
-    r->nsp_require[r->nnsp_require].value = util_xstrdup(a[3].s);
-    r->nnsp_require++;
-    return 0;
-}
-
-static int set_upstream(struct parser *ps, const struct directive *d, struct word *a, int n,
-                        void *obj)
-{
-    struct route *r = obj;
-
-    for (int i = 1; i <= n; i++) {
-        struct sockaddr_text addr;
-        const char *why = "invalid address";
-        char tls_why[300];
-        if (strncasecmp(a[i].s, "tls://", 6) == 0) {
-            if (conf_tls_upstream_parse(a[i].s, &addr, tls_why, sizeof(tls_why)) < 0)
-                return conf_fail(ps, a[i].line, "upstream \"%.200s\": %s", a[i].s, tls_why);
-        } else if (conf_addr_parse(a[i].s, &addr, 0, &why) < 0) {
-            return conf_fail(ps, a[i].line, "upstream \"%.200s\": %s", a[i].s, why);
-        }
-        r->upstreams = util_xrealloc(r->upstreams, (r->nupstreams + 1) * sizeof(*r->upstreams));
-        r->upstreams[r->nupstreams++] = addr;
-    }
-    return 0;
-}
-
-static int set_origins(struct parser *ps, const struct directive *d, struct word *a, int n,
-                       void *obj)
-{
-    struct route *r = obj;
-    char why[300];
-
-    for (int i = 1; i <= n; i++) {
-        if (strcmp(a[i].s, "any") == 0) {
-            r->origins_any = 1;
-        } else {
-            char *pat = origin_pattern_normalize(a[i].s, why, sizeof(why));
-            if (!pat)
-                return conf_fail(ps, a[i].line, "%s", why);
-            r->origins = util_xrealloc(r->origins, (r->norigins + 1) * sizeof(*r->origins));
-            r->origins[r->norigins++] = pat;
-        }
-        if (r->origins_any && r->norigins)
-            return conf_fail(ps, a[i].line, "\"origins any\" cannot be combined with origin patterns");
-    }
-    return 0;
-}
-
-static int set_require_claim(struct parser *ps, const struct directive *d, struct word *a, int n,
-                             void *obj)
-{
-    struct route *r = obj;
-
-    if (!a[1].s[0])
-        return conf_fail(ps, a[1].line, "empty claim name");
-    r->require = util_xrealloc(r->require, (r->nrequire + 1) * sizeof(*r->require));
-    r->require[r->nrequire].claim = util_xstrdup(a[1].s);
-    r->require[r->nrequire].value = util_xstrdup(a[2].s);
-    r->nrequire++;
-    return 0;
-}
-
-/* Headers the gateway or the WebSocket handshake owns: injecting one of
- * them would break framing, routing or the upgrade itself. */
-static int reserved_header(const char *h)
-{
-    static const char *const reserved[] = {
-        "Host", "Connection", "Upgrade", "Content-Length", "Transfer-Encoding", "TE",
-        "Trailer", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Authorization",
-        "Cookie", "Origin", "X-Forwarded-For", "X-Forwarded-Proto",
-        "X-Real-IP",                /* set to the client address (SPEC §3a) */
-        NULL,
-    };
-    for (int i = 0; reserved[i]; i++)
-        if (strcasecmp(h, reserved[i]) == 0)
-            return 1;
-    return strncasecmp(h, "Sec-WebSocket-", 14) == 0;
-}
-
-static int check_injected(struct parser *ps, const struct route *r, const struct word *w)
-{
-    if (!conf_is_token(w->s))
-        return conf_fail(ps, w->line, "invalid header name \"%.200s\"", w->s);
-    if (reserved_header(w->s))
-        return conf_fail(ps, w->line, "header \"%.200s\" is reserved and cannot be injected", w->s);
-    for (size_t i = 0; i < r->nidh; i++)
-        if (strcasecmp(r->idh[i].header, w->s) == 0)
-            return conf_fail(ps, w->line, "header \"%.200s\" is already injected", w->s);
-    if (r->claims_header && strcasecmp(r->claims_header, w->s) == 0)
-        return conf_fail(ps, w->line, "header \"%.200s\" is already injected", w->s);
-    return 0;
-}
-
-static int set_identity_header(struct parser *ps, const struct directive *d, struct word *a,
-                               int n, void *obj)
-{
-    struct route *r = obj;
-
-    if (!a[1].s[0])
-        return conf_fail(ps, a[1].line, "empty claim name");
-    if (check_injected(ps, r, &a[2]) < 0)
-        return -1;
-    r->idh = util_xrealloc(r->idh, (r->nidh + 1) * sizeof(*r->idh));
-    r->idh[r->nidh].claim = util_xstrdup(a[1].s);
-    r->idh[r->nidh].header = util_xstrdup(a[2].s);
-    r->nidh++;
-    return 0;
-}
-
-static int set_claims_header(struct parser *ps, const struct directive *d, struct word *a, int n,
-                             void *obj)
-{
-    struct route *r = obj;
-
-    if (check_injected(ps, r, &a[1]) < 0)
-        return -1;
-    r->claims_header = util_xstrdup(a[1].s);
-    return 0;
-}
-
-#define DUR_MAX ((int64_t)30 * 24 * 3600 * 1000)
-
 /* The one place a directive is declared. Names here, in wsgate.conf(5) and
  * in conf/wsgate.conf are the same words. */
+#define DUR_MAX ((int64_t)30 * 24 * 3600 * 1000)
+
 static const struct directive directives[] = {
     /* main */
     { "listen", CTX_MAIN, 1, 3, D_MULTI, set_listen, 0, 0, 0 },
@@ -961,7 +710,7 @@ static const struct directive directives[] = {
     { "underscores_in_headers", CTX_MAIN, 1, 1, 0, set_flag, FIELD(config, underscores_in_headers),
       0, 0 },
     { "jwt", CTX_MAIN, 0, 0, D_BLOCK, set_jwt, 0, 0, 0 },
-    { "route", CTX_MAIN, 1, 1, D_MULTI | D_BLOCK, set_route, 0, 0, 0 },
+    { "route", CTX_MAIN, 1, 1, D_MULTI | D_BLOCK, conf_set_route, 0, 0, 0 },
 
     /* jwt { } */
     { "key_file", CTX_JWT, 1, 1, D_MULTI, set_key_file, 0, 0, 0 },
@@ -984,17 +733,17 @@ static const struct directive directives[] = {
       600000 },
 
     /* route PREFIX { } */
-    { "upstream", CTX_ROUTE, 1, ARGS_ANY, D_MULTI, set_upstream, 0, 0, 0 },
-    { "origins", CTX_ROUTE, 1, ARGS_ANY, D_MULTI, set_origins, 0, 0, 0 },
-    { "require_claim", CTX_ROUTE, 2, 2, D_MULTI, set_require_claim, 0, 0, 0 },
-    { "identity_header", CTX_ROUTE, 2, 2, D_MULTI, set_identity_header, 0, 0, 0 },
-    { "claims_header", CTX_ROUTE, 1, 1, 0, set_claims_header, 0, 0, 0 },
+    { "upstream", CTX_ROUTE, 1, ARGS_ANY, D_MULTI, conf_set_upstream, 0, 0, 0 },
+    { "origins", CTX_ROUTE, 1, ARGS_ANY, D_MULTI, conf_set_origins, 0, 0, 0 },
+    { "require_claim", CTX_ROUTE, 2, 2, D_MULTI, conf_set_require_claim, 0, 0, 0 },
+    { "identity_header", CTX_ROUTE, 2, 2, D_MULTI, conf_set_identity_header, 0, 0, 0 },
+    { "claims_header", CTX_ROUTE, 1, 1, 0, conf_set_claims_header, 0, 0, 0 },
     { "strip_credentials", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, strip_credentials), 0, 0 },
     { "auth", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, auth), 0, 0 },
     { "upstream_ca_file", CTX_ROUTE | CTX_MAIN, 1, 1, 0, set_upstream_ca_file, 0, 0, 0 },
     { "plain_http", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, plain_http), 0, 0 },
     { "socketio", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, socketio), 0, 0 },
-    { "socketio_require_claim", CTX_ROUTE, 3, 3, D_MULTI, set_nsp_claim, 0, 0, 0 },
+    { "socketio_require_claim", CTX_ROUTE, 3, 3, D_MULTI, conf_set_nsp_claim, 0, 0, 0 },
     { "cors", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, cors), 0, 0 },
     { "reauth", CTX_ROUTE, 1, 1, 0, set_flag, FIELD(route, reauth), 0, 0 },
     { "socketio_connect_timeout", CTX_ROUTE, 1, 1, 0, set_duration,

@@ -75,4 +75,44 @@ void conf_sources_free(struct config *cfg);
 /* Frees the sentinel://... settings of "redis". */
 void conf_sentinels_free(struct config *cfg);
 
+/* ---- the directive table (config_directives.c) ---------------------------- */
+
+#define D_MULTI 1u   /* may appear more than once in its context */
+#define D_BLOCK 2u   /* followed by { ... } */
+
+#define ARGS_ANY -1
+
+struct directive;
+
+/* Setters get the directive, its arguments (args[0] is the name itself) and
+ * the object of the current context: struct config for main and jwt,
+ * struct route for a route block. */
+struct directive {
+    const char *name;
+    unsigned ctx;
+    int min_args, max_args;         /* not counting the name */
+    unsigned flags;
+    int (*set)(struct parser *ps, const struct directive *d, struct word *a, int n, void *obj);
+    size_t off;                     /* field for the generic setters */
+    int64_t min, max;               /* bounds for the generic number setters */
+};
+
+#define FIELD(type, field) offsetof(struct type, field)
+#define AT(obj, d, type) ((type *)(void *)((char *)(obj) + (d)->off))
+
+/* The route block's setters (config_route.c). */
+int conf_set_route(struct parser *ps, const struct directive *d, struct word *a, int n, void *obj);
+int conf_set_nsp_claim(struct parser *ps, const struct directive *d, struct word *a, int n,
+                       void *obj);
+int conf_set_upstream(struct parser *ps, const struct directive *d, struct word *a, int n,
+                      void *obj);
+int conf_set_origins(struct parser *ps, const struct directive *d, struct word *a, int n,
+                     void *obj);
+int conf_set_require_claim(struct parser *ps, const struct directive *d, struct word *a, int n,
+                           void *obj);
+int conf_set_identity_header(struct parser *ps, const struct directive *d, struct word *a, int n,
+                             void *obj);
+int conf_set_claims_header(struct parser *ps, const struct directive *d, struct word *a, int n,
+                           void *obj);
+
 #endif

@@ -7,7 +7,6 @@
 #include <stdint.h>
 
 #include "outcome.h"
-#include "reauth.h"
 
 struct evbuffer;
 

@@ -22,3 +22,14 @@ unsigned outcome_labels(enum outcome o)
 {
     return (unsigned)o < OC_COUNT ? table[o].labels : 0;
 }
+
+static const char *const result_names[] = {
+#define REAUTH_NAME(e, n) n,
+    REAUTH_RESULTS(REAUTH_NAME)
+#undef REAUTH_NAME
+};
+
+const char *reauth_result_name(enum reauth_result r)
+{
+    return (unsigned)r < REAUTH_NRESULTS ? result_names[r] : "?";
+}

@@ -74,4 +74,23 @@ const char *outcome_name(enum outcome o);
 /* OC_REJECT and/or OC_CLOSE. */
 unsigned outcome_labels(enum outcome o);
 
+/* What an in-band re-auth came to (SPEC §11): the "error" code of a
+ * refusal and the result label of wsgate_reauth_total. */
+#define REAUTH_RESULTS(X) \
+    X(OK, "ok") \
+    X(INVALID_TOKEN, "invalid_token") \
+    X(INSUFFICIENT_SCOPE, "insufficient_scope") \
+    X(SUB_MISMATCH, "sub_mismatch") \
+    X(RATE_LIMITED, "rate_limited") \
+    X(SERVICE_UNAVAILABLE, "service_unavailable")
+
+enum reauth_result {
+#define REAUTH_ENUM(e, n) REAUTH_##e,
+    REAUTH_RESULTS(REAUTH_ENUM)
+#undef REAUTH_ENUM
+    REAUTH_NRESULTS
+};
+
+const char *reauth_result_name(enum reauth_result r);
+
 #endif

@@ -39,17 +39,6 @@
 #define slog(lvl, s, fmt, ...) \
     log_msg(lvl, "session %lu %s: " fmt, (s)->id, (s)->peer, ##__VA_ARGS__)
 
-static const char *const result_names[] = {
-#define REAUTH_NAME(e, n) n,
-    REAUTH_RESULTS(REAUTH_NAME)
-#undef REAUTH_NAME
-};
-
-const char *reauth_result_name(enum reauth_result r)
-{
-    return (unsigned)r < REAUTH_NRESULTS ? result_names[r] : "?";
-}
-
 struct reauth {
     int64_t last_ms;                /* the last re-auth checked, 0 before any */
     struct revoke_check *check;     /* the lookup under way */

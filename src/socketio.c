@@ -49,51 +49,9 @@
 #include "session.h"
 #include "siohold.h"
 #include "sioparse.h"
+#include "sio_internal.h"
 #include "util.h"
 #include "ws.h"
-
-#define SIO_MAX_REFUSALS 3          /* the third refused CONNECT ends the connection */
-#define SIO_MAX_SUBJECTS 4          /* polling: subjects one connection may hold slots for */
-
-#define slog(lvl, s, fmt, ...) \
-    log_msg(lvl, "session %lu %s: " fmt, (s)->id, (s)->peer, ##__VA_ARGS__)
-
-struct sio_session {
-    struct session *s;              /* for the revocation callback */
-    struct evbuffer *inject;        /* CONNECT_ERROR frames due to the client */
-    struct sio_hold *hold;          /* websocket: the client message under inspection */
-    struct revoke_check *check;     /* Redis lookup of a CONNECT token under way */
-    int result;                     /* its answer, for the CONNECT that asked only */
-    int have_result;
-    int refusals;                   /* refused CONNECTs on this connection */
-    int read_paused;                /* client reading stopped: its output is full */
-    int reauth_on;                  /* the route has reauth on */
-    struct reauth *ra;              /* the "wsgate:reauth" event's checks */
-    int reauth_busy;                /* its revocation lookup is under way */
-    long long reauth_ack;           /* the ack id to answer, -1 for none */
-    char reauth_nsp[SIO_REAUTH_MAX_NSP + 1]; /* the namespace it came on */
-    struct event *connect_timer;    /* socketio_connect_timeout, until a CONNECT is admitted */
-    /* polling: max_sessions_per_subject slots taken by CONNECT tokens,
-     * held while the connection lives (the Engine.IO session is not
-     * bound to a connection we could follow) */
-    char *subs[SIO_MAX_SUBJECTS];
-    size_t nsubs;
-
-    int post_reading;               /* S_SIO_BODY */
-    uint64_t post_left;
-    struct evbuffer *post_in;       /* the body as the client sent it */
-    struct evbuffer *post_out;      /* checked and rewritten, for httpproxy */
-    size_t post_pos;                /* post_check: where the next packet starts */
-    int post_ready;
-};
-
-/* The verdict on one CONNECT. */
-struct verdict {
-    enum outcome why;               /* for the access log and metrics */
-    int status;                     /* HTTP status for a polling refusal */
-    const char *code;               /* "invalid_token", "insufficient_scope", ... */
-    char desc[160];
-};
 
 /* Held client messages: what socket.io could read as a CONNECT, and on
  * reauth routes the reserved event too. */
@@ -175,8 +133,8 @@ void socketio_session_free(struct sio_session *x)
 
 /* ---- the check ------------------------------------------------------------ */
 
-static void refuse(struct verdict *v, enum outcome why, int status, const char *code,
-                   const char *desc)
+void sio_refuse(struct verdict *v, enum outcome why, int status, const char *code,
+                const char *desc)
 {
     v->why = why;
     v->status = status;
@@ -260,7 +218,6 @@ static int claims_hold(const struct route *r, const char *nsp, const struct jwt_
 }
 
 static void on_lookup(void *arg, int result);
-static const struct session_ops post_ops;
 
 /* The Redis verdict on a CONNECT token: 1 known (in *result), 0 lookup
  * started (the caller waits and checks the same packet again). The answer
@@ -309,9 +266,9 @@ static int take_slot(struct session *s, const char *sub)
  * appended to out, 0 when a Redis lookup must finish first, -1 refused
  * (v filled, nsp set). *adopt is set when the session should take claims
  * from a CONNECT token as its identity (moved into *adopted). */
-static int check_connect(struct session *s, const char *p, size_t n, struct evbuffer *out,
-                         char *nsp, size_t nspcap, struct verdict *v,
-                         struct jwt_claims *adopted, int *adopt)
+int sio_check_connect(struct session *s, const char *p, size_t n, struct evbuffer *out,
+                      char *nsp, size_t nspcap, struct verdict *v,
+                      struct jwt_claims *adopted, int *adopt)
 {
     const struct route *r = s->adm.route;
     const char *data;
@@ -326,14 +283,14 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
     *adopt = 0;
     if (socketio_parse_connect(p, n, nsp, nspcap, &data, &dlen) != 0) {
         snprintf(nsp, nspcap, "/");
-        refuse(v, OC_BAD_REQUEST, 400, "bad_request", "malformed CONNECT packet");
+        sio_refuse(v, OC_BAD_REQUEST, 400, "bad_request", "malformed CONNECT packet");
         return -1;
     }
     if (data) {
         json_error_t jerr;
         auth = json_loadb(data, dlen, JSON_REJECT_DUPLICATES, &jerr);
         if (!auth || !json_is_object(auth)) {
-            refuse(v, OC_BAD_REQUEST, 400, "bad_request", "malformed CONNECT packet");
+            sio_refuse(v, OC_BAD_REQUEST, 400, "bad_request", "malformed CONNECT packet");
             goto out;
         }
     } else {
@@ -351,23 +308,23 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
             if (s->adm.have_claims) {
                 c = &s->adm.claims; /* adopted from an earlier CONNECT */
             } else {
-                refuse(v, OC_MISSING_TOKEN, 401, "missing_token", "no token");
+                sio_refuse(v, OC_MISSING_TOKEN, 401, "missing_token", "no token");
                 goto out;
             }
         } else {
             int vr = jwks_verify(s->cfg, tok, strlen(tok), util_wall_s(), &own, why, sizeof(why));
             if (vr == -2) {
-                refuse(v, OC_SERVICE_UNAVAILABLE, 503, "service_unavailable", why);
+                sio_refuse(v, OC_SERVICE_UNAVAILABLE, 503, "service_unavailable", why);
                 goto out;
             }
             if (vr != 0) {
-                refuse(v, OC_INVALID_TOKEN, 401, "invalid_token", why);
+                sio_refuse(v, OC_INVALID_TOKEN, 401, "invalid_token", why);
                 goto out;
             }
             have_own = 1;
             if (s->adm.have_claims && (!s->adm.claims.sub || !own.sub ||
                                        strcmp(s->adm.claims.sub, own.sub) != 0)) {
-                refuse(v, OC_INSUFFICIENT_SCOPE, 403, "insufficient_scope", "token for another subject");
+                sio_refuse(v, OC_INSUFFICIENT_SCOPE, 403, "insufficient_scope", "token for another subject");
                 goto out;
             }
             if (s->cfg->redis && s->env->rv) {
@@ -377,11 +334,11 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
                     goto out;
                 }
                 if (res == REVOKE_REVOKED) {
-                    refuse(v, OC_INVALID_TOKEN, 401, "invalid_token", "token revoked");
+                    sio_refuse(v, OC_INVALID_TOKEN, 401, "invalid_token", "token revoked");
                     goto out;
                 }
                 if (res == REVOKE_UNAVAILABLE && !s->cfg->redis_failure_allow) {
-                    refuse(v, OC_SERVICE_UNAVAILABLE, 503, "service_unavailable", "revocation service unavailable");
+                    sio_refuse(v, OC_SERVICE_UNAVAILABLE, 503, "service_unavailable", "revocation service unavailable");
                     goto out;
                 }
                 if (res == REVOKE_UNAVAILABLE)
@@ -391,7 +348,7 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
         }
     }
     if (c && !claims_hold(r, nsp, c, why, sizeof(why))) {
-        refuse(v, OC_INSUFFICIENT_SCOPE, 403, "insufficient_scope", why);
+        sio_refuse(v, OC_INSUFFICIENT_SCOPE, 403, "insufficient_scope", why);
         goto out;
     }
 
@@ -399,13 +356,13 @@ static int check_connect(struct session *s, const char *p, size_t n, struct evbu
     char *js = json_dumps(fw, JSON_COMPACT);
     json_decref(fw);
     if (!js) {
-        refuse(v, OC_INTERNAL_ERROR, 500, "internal_error", "cannot rewrite CONNECT packet");
+        sio_refuse(v, OC_INTERNAL_ERROR, 500, "internal_error", "cannot rewrite CONNECT packet");
         goto out;
     }
     /* The last check: a slot taken is kept by the session. */
     if (have_own && !s->adm.have_claims && !take_slot(s, own.sub)) {
         free(js);
-        refuse(v, OC_TOO_MANY_SESSIONS, 429, "too_many_sessions", "too many sessions for this subject");
+        sio_refuse(v, OC_TOO_MANY_SESSIONS, 429, "too_many_sessions", "too many sessions for this subject");
         goto out;
     }
     evbuffer_add(out, "40", 2);
@@ -506,7 +463,7 @@ static void on_lookup(void *arg, int result)
 /* A refused CONNECT: counted, logged, answered once; the third ends the
  * connection, so a client cannot make us answer (or log) without end.
  * Returns 1 when the connection is being closed. */
-static int count_refusal(struct session *s, const char *nsp, const struct verdict *v)
+int sio_count_refusal(struct session *s, const char *nsp, const struct verdict *v)
 {
     struct sio_session *x = s->sio;
 
@@ -629,14 +586,14 @@ static int ws_decide(struct session *s)
     fwd = evbuffer_new();
     memset(&v, 0, sizeof(v));
     if (!fwd) {
-        refuse(&v, OC_INTERNAL_ERROR, 500, "internal_error", "out of memory");
+        sio_refuse(&v, OC_INTERNAL_ERROR, 500, "internal_error", "out of memory");
         rc = -1;
     } else if (kind != SIO_KIND_CONNECT) {
         /* "4", "4 {...}", "4\u00a0/admin,..." : a CONNECT to socket.io */
-        refuse(&v, OC_BAD_REQUEST, 400, "bad_request", "malformed CONNECT packet");
+        sio_refuse(&v, OC_BAD_REQUEST, 400, "bad_request", "malformed CONNECT packet");
         rc = -1;
     } else {
-        rc = check_connect(s, (const char *)msg, n, fwd, nsp, sizeof(nsp), &v, &adopted, &adopt);
+        rc = sio_check_connect(s, (const char *)msg, n, fwd, nsp, sizeof(nsp), &v, &adopted, &adopt);
     }
     if (rc == 0) {
         evbuffer_free(fwd);
@@ -674,7 +631,7 @@ static int ws_decide(struct session *s)
             evbuffer_free(pkt);
         }
     }
-    if (count_refusal(s, nsp, &v)) {
+    if (sio_count_refusal(s, nsp, &v)) {
         /* After its CONNECT_ERROR (injected first at the boundary). */
         relay_close(s, 1008, "policy violation", OC_CONNECT_REFUSED);
         return 1;
@@ -770,219 +727,6 @@ static void relay_started(struct session *s)
         evtimer_add(x->connect_timer, &tv);
 }
 
-/* ---- polling transport ------------------------------------------------------ */
-
-int socketio_wants_post(const struct session *s)
-{
-    return s->sio && s->adm.plain_http && s->adm.route->socketio &&
-           util_strieq(s->req.method, s->req.method_len, "POST");
-}
-
-/* The POST is refused. The first refusals are answered on the kept-alive
- * connection (the body was read whole); the third is a 401 with
- * Connection: close, and the connection ends. */
-static void post_refused(struct session *s, const char *nsp, const struct verdict *v)
-{
-    char extra[320] = "";
-    const char *extras[2] = { extra, NULL };
-    int last = count_refusal(s, nsp, v);
-    int status = last ? 401 : v->status;
-    const struct http_header *conn;
-
-    s->sio->post_reading = 0;
-    evtimer_del(s->timer);
-    if (status == 401)
-        snprintf(extra, sizeof(extra),
-                 "WWW-Authenticate: Bearer realm=\"wsgate\"%s%s%s%s",
-                 strcmp(v->code, "missing_token") ? ", error=\"invalid_token\"" : "",
-                 strcmp(v->code, "missing_token") ? ", error_description=\"" : "",
-                 strcmp(v->code, "missing_token") ? v->desc : "",
-                 strcmp(v->code, "missing_token") ? "\"" : "");
-    s->status = status;
-    s->end_cause = v->why;
-    metrics_reject(s->env->m, v->why);
-    conn = http_request_header(&s->req, "Connection");
-    if (last || s->req.version_minor == 0 ||
-        (conn && util_list_has_token(conn->value, conn->value_len, "close"))) {
-        if (s->upstream) {
-            bufferevent_free(s->upstream);
-            s->upstream = NULL;
-        }
-        http_write_reject(bufferevent_get_output(s->client), status, v->code, v->desc,
-                          extra[0] ? extras : NULL);
-        session_end(s, v->why);
-        return;
-    }
-    http_write_error(bufferevent_get_output(s->client), status, v->code, v->desc,
-                     extra[0] ? extras : NULL, 0);
-    socketio_request_done(s);
-    session_log_access(s);
-    session_next_request(s);
-}
-
-/* The body could not be read (chunked, too large, too slow): no CONNECT
- * was refused, and the connection cannot go on. */
-static void post_fail(struct session *s, enum outcome why, int status, const char *code,
-                      const char *desc)
-{
-    slog(LOG_INFO, s, "socket.io POST refused %d: %s", status, desc);
-    s->sio->post_reading = 0;
-    s->status = status;
-    s->end_cause = why;
-    metrics_reject(s->env->m, why);
-    if (s->upstream) {
-        bufferevent_free(s->upstream);
-        s->upstream = NULL;
-    }
-    http_write_reject(bufferevent_get_output(s->client), status, code, desc, NULL);
-    session_end(s, why);
-}
-
-void socketio_post_start(struct session *s)
-{
-    struct sio_session *x = s->sio;
-    const struct http_header *cl = http_request_header(&s->req, "Content-Length");
-    uint64_t len = 0;
-
-    if (http_request_header(&s->req, "Transfer-Encoding")) {
-        post_fail(s, OC_BAD_REQUEST, 400, "bad_request", "chunked bodies are not read on socketio routes");
-        return;
-    }
-    if (cl)
-        httpframe_content_length(cl->value, cl->value_len, &len);   /* http.c checked it */
-    if (len > SIO_MAX_POST) {
-        post_fail(s, OC_CONTENT_TOO_LARGE, 413, "content_too_large", "socket.io payload too large");
-        return;
-    }
-    evbuffer_drain(x->post_in, evbuffer_get_length(x->post_in));
-    evbuffer_drain(x->post_out, evbuffer_get_length(x->post_out));
-    x->post_ready = 0;
-    x->post_pos = 0;
-    x->post_left = len;
-    x->post_reading = 1;
-    session_enter(s, S_SIO_BODY, &post_ops);
-    session_arm(s, s->cfg->handshake_timeout_ms);
-    bufferevent_setwatermark(s->client, EV_READ, 0, RELAY_HIGH_WATER);
-    bufferevent_enable(s->client, EV_READ);
-    socketio_post_read(s);
-}
-
-/* Whole body here: every packet checked, CONNECTs rewritten, the way
- * engine.io-parser splits a payload (at 0x1e) and socket.io types a packet.
- * Resumable: a Redis lookup stops it at a packet, and the same packet is
- * checked again when the answer is in. */
-static void post_check(struct session *s)
-{
-    struct sio_session *x = s->sio;
-    size_t len = evbuffer_get_length(x->post_in);
-    const char *body = len ? (const char *)evbuffer_pullup(x->post_in, -1) : "";
-    size_t pos = x->post_pos;
-
-    while (pos < len) {
-        const char *sep = memchr(body + pos, 0x1e, len - pos);
-        size_t end = sep ? (size_t)(sep - body) : len;
-        const char *p = body + pos;
-        size_t n = end - pos;
-        int kind = socketio_hold_kind(x->reauth_on ? x : NULL, (const unsigned char *)p, n, 1);
-
-        if (kind == SIO_KIND_REAUTH) {
-            /* The reserved event is never the backend's, and a POST has
-             * no way back for its answer: it becomes an Engine.IO noop
-             * (ignored by engine.io), and is counted unanswered. */
-            if (pos)
-                evbuffer_add(x->post_out, "\x1e", 1);
-            evbuffer_add(x->post_out, "6", 1);
-            slog(LOG_DEBUG, s, "socket.io re-auth event in a polling POST dropped (websocket transport only)");
-        } else if (kind != SIO_KIND_OTHER) {
-            char nsp[256] = "/";
-            struct verdict v;
-            struct jwt_claims adopted;
-            int adopt = 0, rc = -1;
-            struct evbuffer *one = evbuffer_new();
-
-            memset(&v, 0, sizeof(v));
-            if (!one)
-                refuse(&v, OC_INTERNAL_ERROR, 500, "internal_error", "out of memory");
-            else if (kind != SIO_KIND_CONNECT)
-                refuse(&v, OC_BAD_REQUEST, 400, "bad_request", "malformed CONNECT packet");
-            else
-                rc = check_connect(s, p, n, one, nsp, sizeof(nsp), &v, &adopted, &adopt);
-            if (rc == 0) {
-                evbuffer_free(one);
-                x->post_pos = pos;
-                return;             /* on_lookup runs us again, from this packet */
-            }
-            if (rc < 0) {
-                if (one)
-                    evbuffer_free(one);
-                post_refused(s, nsp, &v);
-                return;
-            }
-            if (pos)
-                evbuffer_add(x->post_out, "\x1e", 1);
-            evbuffer_add_buffer(x->post_out, one);
-            evbuffer_free(one);
-            /* A poll is one request: the claims end with it. */
-            if (adopt)
-                jwt_claims_clear(&adopted);
-        } else {
-            if (pos)
-                evbuffer_add(x->post_out, "\x1e", 1);
-            evbuffer_add(x->post_out, p, n);
-        }
-        pos = end + 1;
-        if (!sep)
-            break;
-        if (pos == len)
-            evbuffer_add(x->post_out, "\x1e", 1); /* a trailing separator, as sent */
-    }
-    x->post_pos = 0;
-    x->post_reading = 0;
-    x->post_ready = 1;
-    evtimer_del(s->timer);
-    bufferevent_disable(s->client, EV_READ);
-    s->proceed(s);
-}
-
-void socketio_post_read(struct session *s)
-{
-    struct sio_session *x = s->sio;
-    struct evbuffer *in = bufferevent_get_input(s->client);
-
-    if (!x->post_reading || x->check)
-        return;
-    if (x->post_left) {
-        size_t avail = evbuffer_get_length(in);
-        size_t k = avail < x->post_left ? avail : (size_t)x->post_left;
-        evbuffer_remove_buffer(in, x->post_in, k);
-        x->post_left -= k;
-        if (x->post_left)
-            return;
-    }
-    post_check(s);
-}
-
-void socketio_post_timer(struct session *s)
-{
-    post_fail(s, OC_REQUEST_TIMEOUT, 408, "request_timeout", "request body not received in time");
-}
-
-struct evbuffer *socketio_post_body(struct session *s)
-{
-    return s->sio && s->sio->post_ready ? s->sio->post_out : NULL;
-}
-
-void socketio_request_done(struct session *s)
-{
-    if (!s->sio)
-        return;
-    s->sio->post_ready = 0;
-    s->sio->post_reading = 0;
-    s->sio->post_pos = 0;
-    evbuffer_drain(s->sio->post_in, evbuffer_get_length(s->sio->post_in));
-    evbuffer_drain(s->sio->post_out, evbuffer_get_length(s->sio->post_out));
-}
-
 /* ---- the upgrade ---------------------------------------------------------- */
 
 void socketio_upstream_request(struct http_request *req)
@@ -997,12 +741,3 @@ void socketio_upstream_request(struct http_request *req)
             req->headers[o++] = req->headers[i];
     req->nheaders = o;
 }
-
-/* S_SIO_BODY: a polling POST body is read whole (handshake_timeout)
- * before anything goes upstream. */
-static const struct session_ops post_ops = {
-    .client_read = socketio_post_read,
-    .up_read = session_drop_upstream,
-    .up_event = session_idle_up_event,
-    .timeout = socketio_post_timer,
-};

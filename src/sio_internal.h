@@ -1,0 +1,78 @@
+/* What socketio.c (the layer and the CONNECT check) and sio_polling.c (the
+ * polling transport) share: the per-connection state and the verdict on
+ * one CONNECT. Internal to those two files. */
+#ifndef WSGATE_SIO_INTERNAL_H
+#define WSGATE_SIO_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "outcome.h"
+#include "sioparse.h"
+
+struct evbuffer;
+struct event;
+struct jwt_claims;
+struct reauth;
+struct revoke_check;
+struct session;
+struct sio_hold;
+
+#define SIO_MAX_REFUSALS 3          /* the third refused CONNECT ends the connection */
+#define SIO_MAX_SUBJECTS 4          /* polling: subjects one connection may hold slots for */
+
+#define slog(lvl, s, fmt, ...) \
+    log_msg(lvl, "session %lu %s: " fmt, (s)->id, (s)->peer, ##__VA_ARGS__)
+
+struct sio_session {
+    struct session *s;              /* for the revocation callback */
+    struct evbuffer *inject;        /* CONNECT_ERROR frames due to the client */
+    struct sio_hold *hold;          /* websocket: the client message under inspection */
+    struct revoke_check *check;     /* Redis lookup of a CONNECT token under way */
+    int result;                     /* its answer, for the CONNECT that asked only */
+    int have_result;
+    int refusals;                   /* refused CONNECTs on this connection */
+    int read_paused;                /* client reading stopped: its output is full */
+    int reauth_on;                  /* the route has reauth on */
+    struct reauth *ra;              /* the "wsgate:reauth" event's checks */
+    int reauth_busy;                /* its revocation lookup is under way */
+    long long reauth_ack;           /* the ack id to answer, -1 for none */
+    char reauth_nsp[SIO_REAUTH_MAX_NSP + 1]; /* the namespace it came on */
+    struct event *connect_timer;    /* socketio_connect_timeout, until a CONNECT is admitted */
+    /* polling: max_sessions_per_subject slots taken by CONNECT tokens,
+     * held while the connection lives (the Engine.IO session is not
+     * bound to a connection we could follow) */
+    char *subs[SIO_MAX_SUBJECTS];
+    size_t nsubs;
+
+    int post_reading;               /* S_SIO_BODY */
+    uint64_t post_left;
+    struct evbuffer *post_in;       /* the body as the client sent it */
+    struct evbuffer *post_out;      /* checked and rewritten, for httpproxy */
+    size_t post_pos;                /* post_check: where the next packet starts */
+    int post_ready;
+};
+
+/* The verdict on one CONNECT. */
+struct verdict {
+    enum outcome why;               /* for the access log and metrics */
+    int status;                     /* HTTP status for a polling refusal */
+    const char *code;               /* "invalid_token", "insufficient_scope", ... */
+    char desc[160];
+};
+
+/* Fills v. */
+void sio_refuse(struct verdict *v, enum outcome why, int status, const char *code,
+                const char *desc);
+/* Checks one CONNECT packet p/n. Returns 1 with the forwarded packet
+ * appended to out, 0 when a Redis lookup must finish first, -1 refused
+ * (v filled, nsp set). *adopt is set when the session should take claims
+ * from a CONNECT token as its identity (moved into *adopted). */
+int sio_check_connect(struct session *s, const char *p, size_t n, struct evbuffer *out,
+                      char *nsp, size_t nspcap, struct verdict *v,
+                      struct jwt_claims *adopted, int *adopt);
+/* A refused CONNECT: counted, logged once; 1 when this is the refusal
+ * that ends the connection. */
+int sio_count_refusal(struct session *s, const char *nsp, const struct verdict *v);
+
+#endif
