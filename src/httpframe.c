@@ -34,6 +34,19 @@ int httpframe_find_head(struct evbuffer *in, size_t *scanned, size_t max, size_t
     return *head_len > max ? -1 : 1;
 }
 
+int httpframe_take_head(struct evbuffer *in, size_t *scanned, size_t max, char **head,
+                        size_t *head_len)
+{
+    int r = httpframe_find_head(in, scanned, max, head_len);
+
+    if (r != 1)
+        return r;
+    *head = util_xmalloc(*head_len + 1);
+    evbuffer_remove(in, *head, *head_len);
+    (*head)[*head_len] = '\0';
+    return 1;
+}
+
 /* ---- bodies ------------------------------------------------------------- */
 
 int httpframe_content_length(const char *v, size_t n, uint64_t *len)

@@ -21,6 +21,12 @@ struct http_response;
  * longer than max. */
 int httpframe_find_head(struct evbuffer *in, size_t *scanned, size_t max, size_t *head_len);
 
+/* httpframe_find_head, then the head taken out of in: *head is a malloc'd,
+ * NUL-terminated copy of *head_len bytes (CRLFCRLF included) for the
+ * caller to free. Same results as httpframe_find_head. */
+int httpframe_take_head(struct evbuffer *in, size_t *scanned, size_t max, char **head,
+                        size_t *head_len);
+
 /* A Content-Length value: 1 to 18 plain digits (http.c's rule). 0 with
  * *len, or -1. */
 int httpframe_content_length(const char *v, size_t n, uint64_t *len);

@@ -166,8 +166,7 @@ static void start(struct session *s, int reused)
     size_t n = 0;
     int rc;
 
-    if (!s->hx)
-    {
+    if (!s->hx) {
         s->hx = util_xcalloc(1, sizeof(*s->hx));
         session_on_free(s, free_exchange);
     }
@@ -415,7 +414,7 @@ static void read_response_head(struct session *s)
         struct evbuffer *in = u_in(s);
         size_t len;
         char *head;
-        int r = httpframe_find_head(in, &hx->scanned, s->cfg->max_header_size, &len);
+        int r = httpframe_take_head(in, &hx->scanned, s->cfg->max_header_size, &head, &len);
 
         if (r == 0)
             return;
@@ -424,9 +423,6 @@ static void read_response_head(struct session *s)
             fail(s, 502, "bad_gateway", "upstream response head too large", OC_UPSTREAM_BAD_RESPONSE);
             return;
         }
-        head = util_xmalloc(len + 1);
-        evbuffer_remove(in, head, len);
-        head[len] = '\0';
         hx->resp_bytes += len;
         s->last_activity_ms = util_now_ms();
         if (response_head(s, head, len) < 0) {

@@ -203,7 +203,8 @@ static void admitted(struct session *s)
 static void read_head(struct session *s)
 {
     struct evbuffer *in = bufferevent_get_input(s->client);
-    int r = httpframe_find_head(in, &s->head_scanned, s->cfg->max_header_size, &s->head_len);
+    int r = httpframe_take_head(in, &s->head_scanned, s->cfg->max_header_size, &s->head,
+                                &s->head_len);
 
     if (r == 0)
         return;
@@ -212,9 +213,6 @@ static void read_head(struct session *s)
         session_reject(s, OC_REQUEST_HEADER_FIELDS_TOO_LARGE, 431, "request_header_fields_too_large", "request head too large", NULL);
         return;
     }
-    s->head = util_xmalloc(s->head_len + 1);
-    evbuffer_remove(in, s->head, s->head_len);
-    s->head[s->head_len] = '\0';
     evtimer_del(s->timer);
     head_received(s);
 }

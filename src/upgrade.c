@@ -102,7 +102,7 @@ static void read_upstream_head(struct session *s)
     struct evbuffer *in = bufferevent_get_input(s->upstream);
     size_t len;
     char *head;
-    int r = httpframe_find_head(in, &s->head_scanned, s->cfg->max_header_size, &len);
+    int r = httpframe_take_head(in, &s->head_scanned, s->cfg->max_header_size, &head, &len);
 
     if (r == 0)
         return;
@@ -110,9 +110,6 @@ static void read_upstream_head(struct session *s)
         session_reject(s, OC_BAD_GATEWAY, 502, "bad_gateway", "upstream response head too large", NULL);
         return;
     }
-    head = util_xmalloc(len + 1);
-    evbuffer_remove(in, head, len);
-    head[len] = '\0';
     upstream_head_received(s, head, len);
     free(head);
 }
