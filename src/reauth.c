@@ -297,29 +297,22 @@ static int drained(struct session *s)
            evbuffer_get_length(bufferevent_get_output(s->client)) < RELAY_HIGH_WATER;
 }
 
+static int decide(void *arg)
+{
+    return ws_decide(arg);
+}
+
 static int client_frame(struct session *s, const struct ws_frame *f, struct evbuffer *in)
 {
     struct reauth_ws *x = s->reauth;
-    int r;
 
     if (!drained(s)) {
         x->read_paused = 1;
         bufferevent_disable(s->client, EV_READ);
         return PUMP_HOLD;
     }
-    r = siohold_frame(x->hold, &s->c2u.t, f, in, bufferevent_get_output(s->upstream));
-    switch (r) {
-    case SIOHOLD_PASS:
-        return PUMP_PASS;
-    case SIOHOLD_TAKEN:
-        return PUMP_TAKEN;
-    case SIOHOLD_WAIT:
-        return PUMP_HOLD;
-    case SIOHOLD_READY:
-        return ws_decide(s) ? PUMP_TAKEN : PUMP_HOLD;
-    default:
-        return r;
-    }
+    return siohold_pump_frame(x->hold, &s->c2u.t, f, in, bufferevent_get_output(s->upstream),
+                              decide, s);
 }
 
 static void client_drained(struct session *s)

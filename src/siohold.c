@@ -13,6 +13,7 @@
 
 #include <event2/buffer.h>
 
+#include "pump.h"
 #include "sioparse.h"
 #include "util.h"
 #include "ws.h"
@@ -214,4 +215,24 @@ void siohold_release(struct sio_hold *h, struct evbuffer *sink)
 {
     evbuffer_add_buffer(sink, h->held);
     reset(h);
+}
+
+int siohold_pump_frame(struct sio_hold *h, struct ws_tracker *t, const struct ws_frame *f,
+                       struct evbuffer *in, struct evbuffer *sink, int (*decide)(void *arg),
+                       void *arg)
+{
+    int r = siohold_frame(h, t, f, in, sink);
+
+    switch (r) {
+    case SIOHOLD_PASS:
+        return PUMP_PASS;
+    case SIOHOLD_TAKEN:
+        return PUMP_TAKEN;
+    case SIOHOLD_WAIT:
+        return PUMP_HOLD;
+    case SIOHOLD_READY:
+        return decide(arg) ? PUMP_TAKEN : PUMP_HOLD;
+    default:
+        return r;                   /* a close code */
+    }
 }

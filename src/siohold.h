@@ -51,6 +51,14 @@ void siohold_free(struct sio_hold *h);
 int siohold_frame(struct sio_hold *h, struct ws_tracker *t, const struct ws_frame *f,
                   struct evbuffer *in, struct evbuffer *sink);
 
+/* siohold_frame for a relay layer's frame hook: its result in the pump's
+ * terms (pump.h: PUMP_PASS, PUMP_TAKEN, PUMP_HOLD, or a close code), with
+ * a complete held message handed to decide(arg), which returns 0 while it
+ * waits (a lookup under way) and 1 once the message is dealt with. */
+int siohold_pump_frame(struct sio_hold *h, struct ws_tracker *t, const struct ws_frame *f,
+                       struct evbuffer *in, struct evbuffer *sink, int (*decide)(void *arg),
+                       void *arg);
+
 /* After SIOHOLD_READY: the whole message unmasked, its socketio_packet_kind
  * (SIO_KIND_CONNECT or SIO_KIND_BAD) and the masking key of its first
  * frame. Frames wait (SIOHOLD_WAIT) until siohold_done(). */

@@ -649,10 +649,14 @@ static int drained(struct session *s)
            evbuffer_get_length(bufferevent_get_output(s->client)) < RELAY_HIGH_WATER;
 }
 
+static int decide(void *arg)
+{
+    return ws_decide(arg);
+}
+
 static int client_frame(struct session *s, const struct ws_frame *f, struct evbuffer *in)
 {
     struct sio_session *x = s->sio;
-    int r;
 
     /* A client that does not read what it is sent gets nothing more read:
      * its refusals, like the backend's frames, wait in a bounded buffer. */
@@ -661,19 +665,8 @@ static int client_frame(struct session *s, const struct ws_frame *f, struct evbu
         bufferevent_disable(s->client, EV_READ);
         return PUMP_HOLD;
     }
-    r = siohold_frame(x->hold, &s->c2u.t, f, in, bufferevent_get_output(s->upstream));
-    switch (r) {
-    case SIOHOLD_PASS:
-        return PUMP_PASS;
-    case SIOHOLD_TAKEN:
-        return PUMP_TAKEN;
-    case SIOHOLD_WAIT:
-        return PUMP_HOLD;
-    case SIOHOLD_READY:
-        return ws_decide(s) ? PUMP_TAKEN : PUMP_HOLD;
-    default:
-        return r;                   /* a close code */
-    }
+    return siohold_pump_frame(x->hold, &s->c2u.t, f, in, bufferevent_get_output(s->upstream),
+                              decide, s);
 }
 
 static void client_drained(struct session *s)
