@@ -26,6 +26,7 @@ struct admission {
     int sio_pending;                /* socketio route, no HTTP-level token: CONNECT decides */
     int preflight;                  /* cors route: a CORS preflight, Origin allowed, no token asked */
     int gql_pending;                /* graphql_ws source, no HTTP-level token: connection_init decides */
+    int sid_bound;                  /* socketio polling: claims are the sid's (siosid.c), whose slot counts */
 };
 
 /* Runs SPEC §3 steps 2-7 on a parsed request whose path went through

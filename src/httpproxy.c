@@ -58,10 +58,14 @@ struct http_exchange {
     struct http_chunked resp_ch;
     int resp_paused;                /* upstream reading off: client output full */
     uint64_t resp_bytes;            /* bytes read from the upstream for this request */
+    char *open_head;                /* socket.io handshake: the 200 held until its open packet is read */
+    size_t open_len;
+    uint64_t open_body;
 };
 
 static void free_exchange(struct session *s)
 {
+    free(s->hx->open_head);
     free(s->hx);
     s->hx = NULL;
 }
@@ -171,6 +175,7 @@ static void start(struct session *s, int reused)
         session_on_free(s, free_exchange);
     }
     hx = s->hx;
+    free(hx->open_head);
     memset(hx, 0, sizeof(*hx));
     hx->reused = reused;
     hx->up_route = s->adm.route;
@@ -406,10 +411,67 @@ static int response_head(struct session *s, char *head, size_t len)
     return 0;
 }
 
+/* A socket.io handshake's 200 (socketio routes): its open packet names
+ * the sid, which is opened (siosid.c) before the client learns it. The
+ * head waits for a body of at most SIO_MAX_OPEN bytes; anything we
+ * cannot read is a 502, since a sid we do not know is a session we
+ * could not end. 1: the head is held (or the session ended). */
+#define SIO_MAX_OPEN 4096
+
+static int hold_open(struct session *s, char *head, size_t len)
+{
+    struct http_exchange *hx = s->hx;
+    struct http_response r;
+    uint64_t left = 0;
+    char err[160];
+
+    if (!s->adm.route->socketio || !socketio_poll_opening(s) ||
+        http_parse_response(head, len, &r, err, sizeof(err)) != 0 || r.status != 200)
+        return 0;
+    if (httpframe_response_body(&r, 0, &left) != HTTPFRAME_LENGTH || left > SIO_MAX_OPEN) {
+        free(head);
+        slog(LOG_WARNING, s, "socket.io handshake answer without a readable open packet");
+        fail(s, 502, "bad_gateway", "invalid response from upstream", OC_UPSTREAM_BAD_RESPONSE);
+        return 1;
+    }
+    hx->open_head = head;
+    hx->open_len = len;
+    hx->open_body = left;
+    return 1;
+}
+
+/* The held head goes out once its body is all here. 1 when it did. */
+static int release_open(struct session *s)
+{
+    struct http_exchange *hx = s->hx;
+    char *head = hx->open_head;
+    int rc;
+
+    if (evbuffer_get_length(u_in(s)) < hx->open_body)
+        return 0;
+    hx->open_head = NULL;
+    rc = socketio_poll_opened(s, (const char *)evbuffer_pullup(u_in(s), (ev_ssize_t)hx->open_body),
+                              (size_t)hx->open_body);
+    if (rc < 0) {
+        free(head);
+        if (rc == -2)
+            fail(s, 503, "service_unavailable", "too many socket.io sessions", OC_SERVICE_UNAVAILABLE);
+        else
+            fail(s, 502, "bad_gateway", "invalid socket.io open packet from upstream",
+                 OC_UPSTREAM_BAD_RESPONSE);
+        return 1;
+    }
+    rc = response_head(s, head, hx->open_len);
+    free(head);
+    return rc == 0;
+}
+
 static void read_response_head(struct session *s)
 {
     struct http_exchange *hx = s->hx;
 
+    if (hx->open_head && s->upstream && !release_open(s))
+        return;
     while (s->state == S_HTTP_UPSTREAM_HEAD && s->upstream) {
         struct evbuffer *in = u_in(s);
         size_t len;
@@ -425,6 +487,19 @@ static void read_response_head(struct session *s)
         }
         hx->resp_bytes += len;
         s->last_activity_ms = util_now_ms();
+        if (s->adm.route->socketio && len > 12 && head[9] != '1') {
+            /* A poll of a sid that ended meanwhile gets the goodbye,
+             * not what the backend answered. */
+            if (socketio_poll_ended(s)) {
+                free(head);
+                return;
+            }
+            if (hold_open(s, head, len)) {
+                if (s->state == S_HTTP_UPSTREAM_HEAD && !release_open(s))
+                    return;
+                break;
+            }
+        }
         if (response_head(s, head, len) < 0) {
             free(head);
             return;
@@ -620,12 +695,32 @@ static void up_event(struct session *s, short what)
     }
 }
 
-/* Before the final response head: the client gets our own 401. */
-static void head_expired(struct session *s) { session_reject_token(s, "token expired", OC_TOKEN_EXPIRED); }
-static void head_revoked(struct session *s) { session_reject_token(s, "token revoked", OC_TOKEN_REVOKED); }
+/* Before the final response head: the client gets our own 401 (a
+ * socket.io poll of a bound sid: the sid ends, see socketio_poll_cut). */
+static void head_expired(struct session *s)
+{
+    if (!socketio_poll_cut(s, OC_TOKEN_EXPIRED, 0))
+        session_reject_token(s, "token expired", OC_TOKEN_EXPIRED);
+}
+
+static void head_revoked(struct session *s)
+{
+    if (!socketio_poll_cut(s, OC_TOKEN_REVOKED, 0))
+        session_reject_token(s, "token revoked", OC_TOKEN_REVOKED);
+}
+
 /* After it: the response is cut. */
-static void response_expired(struct session *s) { session_end(s, OC_TOKEN_EXPIRED); }
-static void response_revoked(struct session *s) { session_end(s, OC_TOKEN_REVOKED); }
+static void response_expired(struct session *s)
+{
+    if (!socketio_poll_cut(s, OC_TOKEN_EXPIRED, 1))
+        session_end(s, OC_TOKEN_EXPIRED);
+}
+
+static void response_revoked(struct session *s)
+{
+    if (!socketio_poll_cut(s, OC_TOKEN_REVOKED, 1))
+        session_end(s, OC_TOKEN_REVOKED);
+}
 
 /* S_HTTP_UPSTREAM_HEAD: request head sent, body streaming; the timer is
  * upstream_read_timeout. */

@@ -135,7 +135,11 @@ static void head_received(struct session *s)
         answer_preflight(s);
         return;
     }
-    if (s->cfg->max_sessions_per_subject > 0 && s->adm.have_claims && s->adm.claims.sub) {
+    if (s->adm.route->socketio && socketio_poll_admit(s) < 0)
+        return;
+    /* A bound sid's requests share the slot the sid holds. */
+    if (s->cfg->max_sessions_per_subject > 0 && s->adm.have_claims && s->adm.claims.sub &&
+        !s->adm.sid_bound) {
         if (!countmap_take(limits_per_subject, s->adm.claims.sub, s->cfg->max_sessions_per_subject)) {
             slog(LOG_INFO, s, "rejected 429: too many sessions for sub %s", s->adm.claims.sub);
             s->end_cause = OC_TOO_MANY_SESSIONS_PER_SUBJECT;
@@ -162,6 +166,8 @@ static void on_check_done(void *arg, int result)
 
     s->check = NULL;
     if (result == REVOKE_REVOKED) {
+        if (socketio_poll_cut(s, OC_TOKEN_REVOKED, 0))
+            return;
         slog(LOG_INFO, s, "rejected 401: token revoked");
         s->end_cause = OC_TOKEN_REVOKED;
         session_reject(s, OC_INVALID_TOKEN, 401, "invalid_token", "token revoked",

@@ -723,6 +723,38 @@ void jwt_claims_clear(struct jwt_claims *c)
     memset(c, 0, sizeof(*c));
 }
 
+int jwt_claims_copy(struct jwt_claims *dst, const struct jwt_claims *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    if (!src->payload)
+        return -1;
+    dst->payload = json_deep_copy(src->payload);
+    dst->payload_raw = malloc(src->payload_raw_len + 1);
+    if (!dst->payload || !dst->payload_raw) {
+        jwt_claims_clear(dst);
+        return -1;
+    }
+    memcpy(dst->payload_raw, src->payload_raw, src->payload_raw_len);
+    dst->payload_raw[src->payload_raw_len] = '\0';
+    dst->payload_raw_len = src->payload_raw_len;
+    /* sub and jti point into the payload or into their own text. */
+    if (src->sub_num)
+        dst->sub = dst->sub_num = util_xstrdup(src->sub_num);
+    else if (src->sub)
+        dst->sub = json_string_value(json_object_get(dst->payload, "sub"));
+    if (src->jti_num)
+        dst->jti = dst->jti_num = util_xstrdup(src->jti_num);
+    else if (src->jti)
+        dst->jti = json_string_value(json_object_get(dst->payload, "jti"));
+    dst->exp = src->exp;
+    dst->nbf = src->nbf;
+    dst->iat = src->iat;
+    dst->has_exp = src->has_exp;
+    dst->has_nbf = src->has_nbf;
+    dst->has_iat = src->has_iat;
+    return 0;
+}
+
 int64_t jwt_expires_at(const struct jwt_claims *c, int64_t leeway)
 {
     if (!c || !c->has_exp)

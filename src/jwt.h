@@ -82,6 +82,9 @@ struct jwt_claims {
 int jwt_verify(const struct jwt_policy *pol, const char *token, size_t len,
                int64_t now, struct jwt_claims *out, char *err, size_t errlen);
 void jwt_claims_clear(struct jwt_claims *c);
+/* A deep copy of src (its own payload and strings), for state that outlives
+ * the request that verified it. 0, or -1 out of memory (dst zeroed). */
+int jwt_claims_copy(struct jwt_claims *dst, const struct jwt_claims *src);
 
 /* Unix second after which c is expired: exp + leeway, saturated;
  * INT64_MAX without exp (never). */

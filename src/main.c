@@ -18,6 +18,7 @@
 #include "jwks.h"
 #include "jwks_fetch.h"
 #include "log.h"
+#include "siosid.h"
 #include "status.h"
 #include "util.h"
 #include "worker.h"
@@ -290,6 +291,7 @@ int main(int argc, char **argv)
 
     workers_join(m.workers, m.nworkers);
     status_stop(m.status);
+    siosid_shutdown();
     limits_shutdown();
     for (int i = 0; signums[i]; i++)
         event_free(sigs[i]);

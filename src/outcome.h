@@ -41,6 +41,7 @@
     X(TLS_HANDSHAKE_TIMEOUT, "tls_handshake_timeout", OC_REJECT) \
     X(INTERNAL_ERROR, "internal_error", OC_REJECT) \
     X(BAD_ENGINEIO, "bad_engineio", OC_REJECT) \
+    X(UNKNOWN_SID, "unknown_sid", OC_REJECT) \
     X(TOO_MANY_SESSIONS, "too_many_sessions", OC_REJECT) \
     X(BAD_PROXY_HEADER, "bad_proxy_header", OC_REJECT) \
     X(PROXY_HEADER_TIMEOUT, "proxy_header_timeout", OC_REJECT) \

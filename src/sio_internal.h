@@ -19,7 +19,6 @@ struct session;
 struct sio_hold;
 
 #define SIO_MAX_REFUSALS 3          /* the third refused CONNECT ends the connection */
-#define SIO_MAX_SUBJECTS 4          /* polling: subjects one connection may hold slots for */
 
 #define slog(lvl, s, fmt, ...) \
     log_msg(lvl, "session %lu %s: " fmt, (s)->id, (s)->peer, ##__VA_ARGS__)
@@ -39,11 +38,7 @@ struct sio_session {
     long long reauth_ack;           /* the ack id to answer, -1 for none */
     char reauth_nsp[SIO_REAUTH_MAX_NSP + 1]; /* the namespace it came on */
     struct event *connect_timer;    /* socketio_connect_timeout, until a CONNECT is admitted */
-    /* polling: max_sessions_per_subject slots taken by CONNECT tokens,
-     * held while the connection lives (the Engine.IO session is not
-     * bound to a connection we could follow) */
-    char *subs[SIO_MAX_SUBJECTS];
-    size_t nsubs;
+    int upgrade_due;                /* websocket with a sid: its upgrade packet takes the sid over */
 
     int post_reading;               /* S_SIO_BODY */
     uint64_t post_left;
@@ -51,6 +46,8 @@ struct sio_session {
     struct evbuffer *post_out;      /* checked and rewritten, for httpproxy */
     size_t post_pos;                /* post_check: where the next packet starts */
     int post_ready;
+    int post_slot;                  /* take_slot took a slot for the sid (siosid_bind) */
+    int post_close;                 /* the body closes the Engine.IO session */
 };
 
 /* The verdict on one CONNECT. */

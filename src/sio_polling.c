@@ -12,8 +12,11 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "config.h"
+#include "connlimit.h"
+#include "cors.h"
 #include "http.h"
 #include "httpframe.h"
 #include "jwt.h"
@@ -22,12 +25,26 @@
 #include "relay.h"
 #include "session.h"
 #include "sio_internal.h"
+#include "siosid.h"
 #include "util.h"
 
 #define slog(lvl, s, fmt, ...) \
     log_msg(lvl, "session %lu %s: " fmt, (s)->id, (s)->peer, ##__VA_ARGS__)
 
 static const struct session_ops post_ops;
+
+/* The request's sid, NULL when it has none. */
+static const char *request_sid(const struct session *s, size_t *len)
+{
+    struct sio_query q;
+    char err[128];
+
+    if (!s->adm.route || !s->adm.route->socketio ||
+        socketio_parse_query(s->req.query, s->req.query_len, &q, err, sizeof(err)) != 0)
+        return NULL;
+    *len = q.sid_len;
+    return q.sid;
+}
 
 int socketio_wants_post(const struct session *s)
 {
@@ -124,6 +141,33 @@ void socketio_post_start(struct session *s)
     socketio_post_read(s);
 }
 
+/* An admitted CONNECT for nsp: c is the identity it brought (a CONNECT
+ * token adopted), or NULL for the request's own. The slot take_slot()
+ * took for c goes to the sid. -1: the sid belongs to another subject. */
+static int bind_sid(struct session *s, const struct jwt_claims *c, const char *nsp)
+{
+    struct sio_session *x = s->sio;
+    const char *slot = x->post_slot && c ? c->sub : NULL;
+    size_t len = 0;
+    const char *sid = request_sid(s, &len);
+    int rc = 0;
+
+    x->post_slot = 0;
+    if (!c && s->adm.have_claims)
+        c = &s->adm.claims;
+    if (sid) {
+        char k[SIOSID_MAX_LEN + 1] = "";
+        if (len < sizeof(k))
+            memcpy(k, sid, len);
+        rc = siosid_bind(sid, len, c, nsp, slot);
+        if (rc == 0)
+            slog(LOG_DEBUG, s, "socket.io sid %s bound, namespace %s", k, nsp);
+    } else if (slot) {
+        countmap_release(limits_per_subject, slot);  /* no session to hold it */
+    }
+    return rc;
+}
+
 /* Whole body here: every packet checked, CONNECTs rewritten, the way
  * engine.io-parser splits a payload (at 0x1e) and socket.io types a packet.
  * Resumable: a Redis lookup stops it at a packet, and the same packet is
@@ -175,6 +219,18 @@ static void post_check(struct session *s)
                 post_refused(s, nsp, &v);
                 return;
             }
+            /* The sid is bound to who connected (SPEC §10): its polls
+             * carry that identity from now on, and the sid holds the
+             * subject's slot. */
+            if (bind_sid(s, adopt ? &adopted : NULL, nsp) < 0) {
+                evbuffer_free(one);
+                if (adopt)
+                    jwt_claims_clear(&adopted);
+                sio_refuse(&v, OC_INSUFFICIENT_SCOPE, 403, "insufficient_scope",
+                           "token for another subject than the socket.io session's");
+                post_refused(s, nsp, &v);
+                return;
+            }
             if (pos)
                 evbuffer_add(x->post_out, "\x1e", 1);
             evbuffer_add_buffer(x->post_out, one);
@@ -183,6 +239,8 @@ static void post_check(struct session *s)
             if (adopt)
                 jwt_claims_clear(&adopted);
         } else {
+            if (n == 1 && p[0] == '1')
+                x->post_close = 1;  /* the client closes its session */
             if (pos)
                 evbuffer_add(x->post_out, "\x1e", 1);
             evbuffer_add(x->post_out, p, n);
@@ -192,6 +250,13 @@ static void post_check(struct session *s)
             break;
         if (pos == len)
             evbuffer_add(x->post_out, "\x1e", 1); /* a trailing separator, as sent */
+    }
+    if (x->post_close) {
+        size_t sl = 0;
+        const char *sid = request_sid(s, &sl);
+        if (sid)
+            siosid_forget(sid, sl);
+        x->post_close = 0;
     }
     x->post_pos = 0;
     x->post_reading = 0;
@@ -249,3 +314,212 @@ static const struct session_ops post_ops = {
     .up_event = session_idle_up_event,
     .timeout = socketio_post_timer,
 };
+
+/* ---- polling sessions bound to their sid (SPEC §10) ------------------------ */
+
+static const char *ended_desc(enum outcome why)
+{
+    switch (why) {
+    case OC_TOKEN_REVOKED:
+        return "token revoked";
+    case OC_TOKEN_EXPIRED:
+        return "token expired";
+    case OC_AUTH_TIMEOUT:
+        return "authentication timeout";
+    default:
+        return "session ended";
+    }
+}
+
+/* An ended sid's request. A GET poll gets what socket.io and engine.io
+ * send a client they close: a DISCONNECT for each namespace it joined,
+ * then the close packet; anything else gets 401. The upstream, if any,
+ * is dropped (it holds a poll nobody will read). */
+static void answer_ended(struct session *s, const struct siosid_info *info)
+{
+    struct evbuffer *out = bufferevent_get_output(s->client);
+    char extra[200];
+
+    if (!util_strieq(s->req.method, s->req.method_len, "GET") || !s->adm.plain_http) {
+        snprintf(extra, sizeof(extra),
+                 "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", "
+                 "error_description=\"%s\"", ended_desc(info->end_cause));
+        s->end_cause = info->end_cause;
+        session_reject(s, OC_INVALID_TOKEN, 401, "invalid_token", ended_desc(info->end_cause), extra);
+        return;
+    }
+    if (s->upstream) {
+        bufferevent_free(s->upstream);
+        s->upstream = NULL;
+    }
+    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+                        "Content-Length: %zu\r\nCache-Control: no-store\r\n", info->goodbye_len);
+    if (s->adm.route->cors) {
+        struct http_response none;
+        memset(&none, 0, sizeof(none));
+        cors_write_response(out, &s->req, &none);
+    }
+    evbuffer_add_printf(out, "Connection: close\r\n\r\n");
+    evbuffer_add(out, info->goodbye, info->goodbye_len);
+    s->status = 200;
+    s->end_cause = info->end_cause;
+    session_end(s, info->end_cause);
+}
+
+int socketio_poll_admit(struct session *s)
+{
+    struct siosid_info info;
+    enum siosid_state st;
+    size_t len = 0;
+    const char *sid = request_sid(s, &len);
+
+    if (!sid)
+        return 0;
+    st = siosid_get(sid, len, &info, 1);
+    if (st == SIOSID_UNKNOWN) {
+        /* Not opened through this gateway, or forgotten: nothing here
+         * could enforce it. engine.io answers a sid it does not know
+         * with 400 too; the client then opens a new session. */
+        slog(LOG_INFO, s, "rejected 400: unknown socket.io sid");
+        s->end_cause = OC_UNKNOWN_SID;
+        session_reject(s, OC_UNKNOWN_SID, 400, "bad_request", "unknown socket.io session", NULL);
+        return -1;
+    }
+    if (st == SIOSID_PENDING && util_now_ms() >= info.connect_deadline_ms)
+        info.end_cause = OC_AUTH_TIMEOUT;
+    else if (st == SIOSID_BOUND && info.have_claims && s->cfg->on_expiry_close &&
+             jwt_expires_at(&info.claims, s->cfg->policy.leeway) < util_wall_s())
+        info.end_cause = OC_TOKEN_EXPIRED;
+    if (info.end_cause && st != SIOSID_ENDED) {
+        if (siosid_end(sid, len, info.end_cause))
+            slog(LOG_INFO, s, "socket.io sid ended: %s", ended_desc(info.end_cause));
+        st = SIOSID_ENDED;
+    }
+    if (st == SIOSID_ENDED) {
+        slog(LOG_INFO, s, "socket.io sid is over (%s)", ended_desc(info.end_cause));
+        jwt_claims_clear(&info.claims);
+        answer_ended(s, &info);
+        return -1;
+    }
+    if (!info.have_claims)
+        return 0;
+    /* The sid's identity is the request's: its expiry and revocation are
+     * watched while the request lasts, and looked up in Redis anew. */
+    if (s->adm.have_claims && !s->adm.sio_pending &&
+        (!s->adm.claims.sub || !info.claims.sub || strcmp(s->adm.claims.sub, info.claims.sub) != 0)) {
+        jwt_claims_clear(&info.claims);
+        slog(LOG_INFO, s, "rejected 403: token for another subject than the socket.io session's");
+        s->end_cause = OC_INSUFFICIENT_SCOPE;
+        session_reject(s, OC_INSUFFICIENT_SCOPE, 403, "insufficient_scope",
+                       "token for another subject", NULL);
+        return -1;
+    }
+    jwt_claims_clear(&s->adm.claims);
+    s->adm.claims = info.claims;
+    s->adm.have_claims = 1;
+    s->adm.sio_pending = 1;         /* a CONNECT's token, not the request's */
+    s->adm.sid_bound = 1;
+    return 0;
+}
+
+int socketio_poll_cut(struct session *s, enum outcome why, int head_sent)
+{
+    struct siosid_info info;
+    size_t len = 0;
+    const char *sid;
+
+    if (!s->adm.sid_bound || !(sid = request_sid(s, &len)))
+        return 0;
+    if (siosid_end(sid, len, why))
+        slog(LOG_INFO, s, "socket.io sid ended: %s", ended_desc(why));
+    if (head_sent) {
+        session_end(s, why);
+        return 1;
+    }
+    if (siosid_get(sid, len, &info, 0) != SIOSID_ENDED) {
+        /* Forgotten meanwhile: the root namespace's goodbye. */
+        memset(&info, 0, sizeof(info));
+        memcpy(info.goodbye, "41\x1e" "1", 5);
+        info.goodbye_len = 4;
+    }
+    info.end_cause = why;
+    answer_ended(s, &info);
+    return 1;
+}
+
+int socketio_poll_ended(struct session *s)
+{
+    struct siosid_info info;
+    size_t len = 0;
+    const char *sid = request_sid(s, &len);
+
+    if (!sid || siosid_get(sid, len, &info, 0) != SIOSID_ENDED)
+        return 0;
+    slog(LOG_INFO, s, "socket.io sid ended during the poll (%s)", ended_desc(info.end_cause));
+    answer_ended(s, &info);
+    return 1;
+}
+
+int socketio_poll_opening(const struct session *s)
+{
+    struct sio_query q;
+    char err[128];
+
+    if (!s->adm.route || !s->adm.route->socketio || !s->adm.plain_http ||
+        !util_strieq(s->req.method, s->req.method_len, "GET") ||
+        socketio_parse_query(s->req.query, s->req.query_len, &q, err, sizeof(err)) != 0)
+        return 0;
+    return !q.sid && q.transport && q.transport_len == 7 && memcmp(q.transport, "polling", 7) == 0;
+}
+
+static int64_t number_ms(const json_t *o, const char *name, int64_t dflt)
+{
+    const json_t *v = json_object_get(o, name);
+
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 3600000)
+        return dflt;
+    return (int64_t)json_integer_value(v);
+}
+
+int socketio_poll_opened(struct session *s, const char *body, size_t len)
+{
+    const char *end = memchr(body, 0x1e, len);
+    struct siosid_open o;
+    json_t *open, *sidv;
+    json_error_t jerr;
+    char path[1024];
+    int rc;
+
+    if (end)
+        len = (size_t)(end - body);
+    if (len < 2 || body[0] != '0')
+        return -1;
+    open = json_loadb(body + 1, len - 1, JSON_REJECT_DUPLICATES, &jerr);
+    sidv = json_is_object(open) ? json_object_get(open, "sid") : NULL;
+    if (!json_is_string(sidv) ||
+        !siosid_valid(json_string_value(sidv), json_string_length(sidv)) ||
+        s->req.path_len >= sizeof(path)) {
+        json_decref(open);
+        return -1;
+    }
+    memcpy(path, s->req.path, s->req.path_len);
+    path[s->req.path_len] = '\0';
+    memset(&o, 0, sizeof(o));
+    o.cfg = s->cfg;
+    o.route = s->adm.route;
+    o.upstream = s->adm.route->nupstreams ? (s->up_first + s->up_attempt) % s->adm.route->nupstreams : 0;
+    o.path = path;
+    o.claims = s->adm.have_claims && !s->adm.sio_pending ? &s->adm.claims : NULL;
+    o.connect_deadline_ms = util_now_ms() + s->adm.route->socketio_connect_timeout_ms;
+    /* engine.io drops a session that answered no ping within
+     * pingInterval + pingTimeout; the sid is kept a little longer. */
+    o.idle_ms = number_ms(open, "pingInterval", 25000) + number_ms(open, "pingTimeout", 20000) + 10000;
+    rc = siosid_open(json_string_value(sidv), json_string_length(sidv), &o);
+    if (rc == 0)
+        slog(LOG_DEBUG, s, "socket.io sid %s opened", json_string_value(sidv));
+    else
+        slog(LOG_WARNING, s, "socket.io sid %s not opened: %s", json_string_value(sidv),
+             rc == -1 ? "too many open sids" : "already open");
+    json_decref(open);
+    return rc == -1 ? -2 : rc < 0 ? -1 : 0;
+}

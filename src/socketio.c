@@ -50,15 +50,21 @@
 #include "siohold.h"
 #include "sioparse.h"
 #include "sio_internal.h"
+#include "siosid.h"
 #include "util.h"
 #include "ws.h"
 
 /* Held client messages: what socket.io could read as a CONNECT, and on
  * reauth routes the reserved event too. */
+static void upgrade_packet(struct session *s);
+
 static int hold_kind(void *arg, const unsigned char *p, size_t n, int complete)
 {
     struct sio_session *x = arg;
 
+    /* Engine.IO's upgrade packet: the sid moves to this websocket now. */
+    if (complete && n == 1 && p[0] == '5' && x->upgrade_due)
+        upgrade_packet(x->s);
     return socketio_hold_kind(x->reauth_on ? x : NULL, p, n, complete);
 }
 
@@ -104,6 +110,7 @@ int socketio_attach(struct session *s)
     if (!(s->sio = socketio_session_new()))
         return -1;
     session_on_free(s, free_layer);
+    s->sio->s = s;
     s->sio->reauth_on = s->adm.route->reauth;
     s->layer = &layer;
     return 0;
@@ -114,10 +121,6 @@ void socketio_session_free(struct sio_session *x)
     if (!x)
         return;
     revoke_check_cancel(x->check);
-    for (size_t i = 0; i < x->nsubs; i++) {
-        countmap_release(limits_per_subject, x->subs[i]);
-        free(x->subs[i]);
-    }
     siohold_free(x->hold);
     reauth_free(x->ra);
     if (x->connect_timer)
@@ -243,22 +246,18 @@ static int lookup(struct session *s, const struct jwt_claims *c, int *result)
 
 /* A max_sessions_per_subject slot for a subject first authenticated by a
  * CONNECT token. websocket: the session's own slot (released with it);
- * polling: one per subject held by this connection. 0 when full. */
+ * polling: the Engine.IO session's, which its sid holds (siosid_bind,
+ * from sio_polling.c). 0 when full. */
 static int take_slot(struct session *s, const char *sub)
 {
-    struct sio_session *x = s->sio;
     long max = s->cfg->max_sessions_per_subject;
 
     if (max <= 0 || !sub)
         return 1;
-    if (!s->adm.plain_http)
-        return countmap_take(limits_per_subject, sub, max);
-    for (size_t i = 0; i < x->nsubs; i++)
-        if (strcmp(x->subs[i], sub) == 0)
-            return 1;
-    if (x->nsubs == SIO_MAX_SUBJECTS || !countmap_take(limits_per_subject, sub, max))
+    if (!countmap_take(limits_per_subject, sub, max))
         return 0;
-    x->subs[x->nsubs++] = util_xstrdup(sub);
+    if (s->adm.plain_http)
+        s->sio->post_slot = 1;
     return 1;
 }
 
@@ -704,16 +703,82 @@ static void connect_timeout(evutil_socket_t fd, short what, void *arg)
     relay_close(s, 4401, "authentication timeout", OC_AUTH_TIMEOUT);
 }
 
+/* The client's upgrade packet on a websocket with a sid: engine.io moves
+ * the session here, so this session enforces it from now on, with the
+ * identity its CONNECT (by POST) bound to the sid and the slot the sid
+ * held. A sid that ended meanwhile closes the websocket. */
+static void upgrade_packet(struct session *s)
+{
+    struct sio_session *x = s->sio;
+    struct sio_query q;
+    struct siosid_info info;
+    enum siosid_state st;
+    char err[128], *slot = NULL;
+
+    x->upgrade_due = 0;
+    if (socketio_parse_query(s->req.query, s->req.query_len, &q, err, sizeof(err)) != 0 || !q.sid)
+        return;
+    st = siosid_get(q.sid, q.sid_len, &info, !s->adm.have_claims);
+    if (st == SIOSID_ENDED) {
+        slog(LOG_INFO, s, "socket.io sid ended before its upgrade");
+        relay_close(s, info.end_cause == OC_TOKEN_REVOKED ? 4403 : 4401,
+                    info.end_cause == OC_TOKEN_REVOKED ? "token revoked" :
+                    info.end_cause == OC_TOKEN_EXPIRED ? "token expired" : "authentication timeout",
+                    info.end_cause);
+        return;
+    }
+    siosid_upgraded(q.sid, q.sid_len, &slot);
+    if (st == SIOSID_BOUND && info.have_claims) {
+        s->adm.claims = info.claims;
+        s->adm.have_claims = 1;
+        s->adm.sio_pending = 1;
+        s->adm.sid_bound = 1;
+        session_track(s);
+        slog(LOG_DEBUG, s, "socket.io sid upgraded, sub %s", s->adm.claims.sub ? s->adm.claims.sub : "-");
+    } else {
+        jwt_claims_clear(&info.claims);
+    }
+    if (st == SIOSID_BOUND && x->connect_timer)
+        evtimer_del(x->connect_timer);  /* its CONNECT was admitted by POST */
+    if (slot) {
+        if (s->adm.sid_bound && !s->sub_counted && s->adm.claims.sub &&
+            strcmp(slot, s->adm.claims.sub) == 0)
+            s->sub_counted = 1;
+        else
+            countmap_release(limits_per_subject, slot);
+        free(slot);
+    }
+}
+
 static void relay_started(struct session *s)
 {
     struct sio_session *x = s->sio;
     struct sio_query q;
     char err[128];
     int64_t ms = s->adm.route->socketio_connect_timeout_ms;
-    struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)((ms % 1000) * 1000) };
+    struct timeval tv;
 
-    if (socketio_parse_query(s->req.query, s->req.query_len, &q, err, sizeof(err)) != 0 || q.sid)
+    if (socketio_parse_query(s->req.query, s->req.query_len, &q, err, sizeof(err)) != 0)
         return;
+    if (q.sid) {
+        /* The upgrade of a polling session. Bound already: this session
+         * carries the sid's identity (socketio_poll_admit) and takes its
+         * slot when the client's upgrade packet comes. Not yet: the
+         * client may still send its CONNECT by POST while it probes this
+         * websocket, so the sid is taken over at the upgrade packet, and
+         * until then the rest of the sid's connect deadline runs here. */
+        struct siosid_info info;
+        enum siosid_state st = siosid_get(q.sid, q.sid_len, &info, 0);
+
+        x->upgrade_due = 1;
+        if (st != SIOSID_PENDING)
+            return;
+        ms = info.connect_deadline_ms - util_now_ms();
+        if (ms < 0)
+            ms = 0;
+    }
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
     if (!x->connect_timer)
         x->connect_timer = evtimer_new(s->env->base, connect_timeout, s);
     if (x->connect_timer)

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "outcome.h"
+
 struct evbuffer;
 struct session;
 struct ws_frame;
@@ -45,5 +47,28 @@ void socketio_post_timer(struct session *s);
 struct evbuffer *socketio_post_body(struct session *s);
 /* The request is over: forget its POST body. */
 void socketio_request_done(struct session *s);
+
+/* Polling sessions bound to their sid (SPEC §10, siosid.c). */
+/* Intake, once a request on a socketio route is admitted: a request of an
+ * unknown sid gets 400, one of an ended sid its goodbye (GET poll) or
+ * 401, and one of a bound sid takes the sid's identity (s->adm.claims,
+ * sid_bound) so that its expiry and revocation are watched and looked
+ * up anew. 0 to go on, -1 answered. */
+int socketio_poll_admit(struct session *s);
+/* The sid's identity expired or was revoked while a request of it was
+ * under way: the sid ends (the backend is told) and the client gets the
+ * goodbye or 401, or, with the response head sent, a cut. 0 when the
+ * request is no bound sid's (the caller answers as usual). */
+int socketio_poll_cut(struct session *s, enum outcome why, int head_sent);
+/* At the backend's response head: 1 when the request's sid ended
+ * meanwhile and the goodbye was sent instead (the session ends). */
+int socketio_poll_ended(struct session *s);
+/* 1 when the admitted request is an Engine.IO handshake poll, whose 200
+ * carries the open packet. */
+int socketio_poll_opening(const struct session *s);
+/* The handshake answer's body (the open packet first): its sid is opened
+ * with the request's HTTP identity, if any. 0, -1 unreadable (502), -2
+ * too many sids (503). */
+int socketio_poll_opened(struct session *s, const char *body, size_t len);
 
 #endif

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "revoke.h"
+#include "siosid.h"
 #include "tokcache.h"
 #include "util.h"
 #include "worker.h"
@@ -142,6 +143,24 @@ static void on_metrics(struct status *st, struct evhttp_request *req, struct evb
     for (int i = 0; i < REAUTH_NRESULTS; i++)
         evbuffer_add_printf(b, "wsgate_reauth_total{result=\"%s\"} %llu\n",
                             reauth_result_name((enum reauth_result)i), (unsigned long long)sum.reauth[i]);
+
+    {
+        struct siosid_stats ss;
+        siosid_get_stats(&ss);
+        evbuffer_add_printf(b,
+            "# HELP wsgate_socketio_sids socket.io polling sessions the gateway follows, by state.\n"
+            "# TYPE wsgate_socketio_sids gauge\n"
+            "wsgate_socketio_sids{state=\"live\"} %lu\n"
+            "wsgate_socketio_sids{state=\"ended\"} %lu\n"
+            "# HELP wsgate_socketio_sids_refused_total Handshakes refused because the sid table was full.\n"
+            "# TYPE wsgate_socketio_sids_refused_total counter\n"
+            "wsgate_socketio_sids_refused_total %lu\n"
+            "# HELP wsgate_socketio_backend_closes_total Close packets POSTed to backends for ended sids, by result.\n"
+            "# TYPE wsgate_socketio_backend_closes_total counter\n"
+            "wsgate_socketio_backend_closes_total{result=\"sent\"} %lu\n"
+            "wsgate_socketio_backend_closes_total{result=\"failed\"} %lu\n",
+            ss.live, ss.ended, ss.full, ss.closes_sent, ss.closes_failed);
+    }
 
     evbuffer_add_printf(b,
         "# HELP wsgate_bytes_total Bytes relayed after the handshake, by direction.\n"

@@ -641,6 +641,18 @@ ok(connect_error(m) == ("/", "too_many_sessions"),
    "polling: while its connection lives, the subject's slot is taken (a websocket CONNECT is refused)", m)
 c.close()
 h.close()
+# The slot is the Engine.IO session's (its sid holds it), not the
+# connection's: a new connection does not free it, the close packet does.
+c, sid = ws_open()
+c.send_text(b'40{"token":"%s"}' % tok.encode())
+m = recv(c)
+ok(connect_error(m) == ("/", "too_many_sessions"),
+   "polling: the slot outlives the connection that took it (the sid holds it)", m)
+c.close()
+h = Http()
+st, _, body = h.request("POST", POLL + "&sid=%s" % sid_p, b"1")
+ok(st == 200, "polling: the client's close packet goes through", (st, body))
+h.close()
 c = None
 dl = time.monotonic() + 5
 while time.monotonic() < dl:
@@ -652,7 +664,7 @@ while time.monotonic() < dl:
     c.close()
     c = None
     time.sleep(0.2)
-ok(c is not None, "polling: the slot is released when the connection closes")
+ok(c is not None, "polling: the slot is released when the Engine.IO session closes")
 if c:
     c.close()
 

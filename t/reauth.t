@@ -22,7 +22,7 @@ from wsgatetest import (_backends, BASE_JWT, OP_CLOSE, OP_CONT, OP_PONG, OP_TEXT
                         tamper_signature, upgrade, wait_for)
 
 wsb = start_backend()
-hb = HTTPBackend().start()
+hb = HTTPBackend(engineio=True).start()
 _backends.append(hb)
 redis = Redis()
 SPORT = free_port()
@@ -321,10 +321,22 @@ c.close()
 # Polling: the event cannot be answered on a POST; it never reaches the backend.
 T = tok()
 body = b'42["chat"]\x1e425["wsgate:reauth",%s]\x1e42["more"]' % json.dumps(T).encode()
+s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+s.sendall(b"GET /sio-http/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+          b"Connection: close\r\n\r\n" % tok().encode())
+buf = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    buf += d
+s.close()
+sid = json.loads(buf.split(b"\r\n\r\n", 1)[1][1:])["sid"] if b"\r\n\r\n0{" in buf else "none"
 n0 = len(hb.requests)
 s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
-s.sendall(b"POST /sio-http/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-          b"Content-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (tok().encode(), len(body), body))
+s.sendall(b"POST /sio-http/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+          b"Content-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+          % (sid.encode(), tok().encode(), len(body), body))
 buf = b""
 while True:
     d = s.recv(65536)

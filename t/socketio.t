@@ -23,7 +23,7 @@ from wsgatetest import (BASE_JWT, OP_CLOSE, OP_CONT, OP_PONG, OP_TEXT, Gateway, 
                         upgrade, wait_for)
 
 wsb = start_backend()
-hb = HTTPBackend().start()
+hb = HTTPBackend(engineio=True).start()
 _backends.append(hb)
 redis = Redis()
 
@@ -266,7 +266,25 @@ check("an invalid HTTP-level token is still a 401 on a socketio route, nothing u
 # ---------------------------------------------------------------- polling transport
 
 
-def post(body, token=None, chunked=False, path="/sio-http/?EIO=4&transport=polling&sid=abc"):
+def handshake(token=None):
+    """An Engine.IO handshake through the gateway: the backend's sid."""
+    s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+    s.sendall(b"GET /sio-http/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n"
+              % (b"Authorization: Bearer %s\r\n" % token.encode() if token else b""))
+    r = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        r += d
+    s.close()
+    body = r.split(b"\r\n\r\n", 1)[1] if r.startswith(b"HTTP/1.1 200") else b""
+    return json.loads(body[1:])["sid"] if body.startswith(b"0{") else None
+
+
+def post(body, token=None, chunked=False, sid=None, path=None):
+    if path is None:
+        path = "/sio-http/?EIO=4&transport=polling&sid=%s" % (sid or handshake())
     s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
     h = "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n" % path
     if token:
@@ -316,8 +334,9 @@ for name, pb, status in (("no token", b"40", 401),
                          ("/admin without the role", b'40/admin,{"token":"%s"}' % ALICE.encode(), 403),
                          ("a refused CONNECT among others", b'42["a"]\x1e40/admin,{"token":"%s"}' % ALICE.encode(),
                           403)):
+    sid = handshake()
     before, n0 = hb.nconn, len(hb.requests)
-    st, body = post(pb)
+    st, body = post(pb, sid=sid)
     ok(st == status, "polling: %s -> %d" % (name, status), (st, body))
     check("polling: %s: nothing reached the backend" % name, no_new_request(hb, before, n0))
 
@@ -330,8 +349,9 @@ ok(st == 200 and data_of(json.loads(body)["body"].encode()) == {"x-auth-sub": "a
 for name, args, status in (("a chunked POST on a socketio route", ((b'40{"token":"%s"}' % ALICE.encode(),),
                                                                     {"chunked": True}), 400),
                            ("a POST over 1m", ((b"4" + b"x" * (1024 * 1024 + 10),), {}), 413)):
+    sid = handshake()
     before, n0 = hb.nconn, len(hb.requests)
-    st, _ = post(*args[0], **args[1])
+    st, _ = post(*args[0], sid=sid, **args[1])
     check("polling: %s is refused with %d, nothing upstream" % (name, status),
           ([] if st == status else ["status %r" % st]) + no_new_request(hb, before, n0))
 
@@ -349,7 +369,7 @@ while True:
         break
     r += d
 s.close()
-e = json.loads(r.split(b"\r\n\r\n", 1)[1]) if r.startswith(b"HTTP/1.1 200") else None
+e = json.loads(r.split(b"\r\n\r\n", 1)[1][1:])["echo"] if r.startswith(b"HTTP/1.1 200") else None
 ok(e is not None and e["target"] == "/sio-http/echo?EIO=4&transport=polling"
    and [v for n, v in e["headers"] if n.lower() == "x-auth-sub"] == ["dave-q"],
    "polling: a query token identifies the request and is stripped before the backend", r[:200])
@@ -358,7 +378,8 @@ s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
 s.sendall(b"GET /sio-http/echo?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
 r = s.recv(65536)
 s.close()
-ok(r.startswith(b"HTTP/1.1 200"), "polling: a GET without a token reaches the backend (Engine.IO level)")
+ok(r.startswith(b"HTTP/1.1 200") and b"\r\n\r\n0{" in r,
+   "polling: a GET without a token reaches the backend (Engine.IO level)")
 
 for name, q in (("EIO=3", "EIO=3&transport=polling"), ("no EIO", "transport=polling"),
                 ("EIO=4 and EIO=3", "EIO=4&EIO=3&transport=polling")):

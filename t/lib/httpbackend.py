@@ -17,6 +17,13 @@
 #   /cors...      the /echo answer with CORS headers of its own (Access-Control-
 #                 Allow-Origin *, -Credentials false, Vary: Accept-Encoding,
 #                 Access-Control-Expose-Headers: X-Backend)
+# With engineio=True it also plays the Engine.IO side of socket.io's polling
+# transport, as far as the gateway can see it: a handshake (GET with EIO=4,
+# transport=polling and no sid) is answered with an open packet
+# 0{"sid":...,"echo":{the /echo answer}} for a fresh sid (listed in sids); a
+# POST whose body is the close packet "1" closes its sid (listed in closed);
+# a GET poll of a sid is held until its sid is closed (then "1") or for
+# hold_s seconds (then the noop "6"); other POSTs get the /echo answer.
 
 import json
 import os
@@ -82,7 +89,12 @@ class _Conn:
 
 
 class HTTPBackend:
-    def __init__(self, host="127.0.0.1"):
+    def __init__(self, host="127.0.0.1", engineio=False, hold_s=10.0):
+        self.engineio = engineio
+        self.hold_s = hold_s
+        self.sids = []
+        self.closed = []
+        self.sid_closed = threading.Condition()
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind((host, 0))
@@ -207,10 +219,45 @@ class HTTPBackend:
                            "body": r.body.decode("latin-1"), "framing": r.framing,
                            "conn": r.conn}).encode()
 
+    def _eio(self, s, r, conn_hdr):
+        """The Engine.IO answer to r, or None when r is no Engine.IO request."""
+        q = dict(kv.split("=", 1) for kv in r.target.partition("?")[2].split("&") if "=" in kv)
+        if q.get("EIO") != "4" or q.get("transport") != "polling":
+            return None
+        sid = q.get("sid")
+        if r.method == "GET" and not sid:
+            sid = "s%06d%s" % (len(self.sids), os.urandom(4).hex())
+            with self.lock:
+                self.sids.append(sid)
+            body = b"0" + json.dumps({"sid": sid, "upgrades": [], "pingInterval": 25000,
+                                      "pingTimeout": 20000, "maxPayload": 1000000,
+                                      "echo": json.loads(self._echo(r))}).encode()
+        elif r.method == "POST" and sid and r.body == b"1":
+            with self.sid_closed:
+                self.closed.append(sid)
+                self.sid_closed.notify_all()
+            body = b"ok"
+        elif r.method == "GET" and sid:
+            with self.sid_closed:
+                self.sid_closed.wait_for(lambda: sid in self.closed, self.hold_s)
+                body = b"1" if sid in self.closed else b"6"
+        else:
+            return None
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+                  b"Content-Length: %d\r\n%s\r\n%s" % (len(body), conn_hdr, body))
+        return True
+
+    def wait_closed(self, sid, timeout=5.0):
+        """True once the gateway POSTed the close packet for sid."""
+        with self.sid_closed:
+            return self.sid_closed.wait_for(lambda: sid in self.closed, timeout)
+
     def _answer(self, s, r):
         t = r.target
         closing = (r.header("Connection") or "").lower() == "close" or r.version == "HTTP/1.0"
         conn_hdr = b"Connection: close\r\n" if closing else b""
+        if self.engineio and self._eio(s, r, conn_hdr):
+            return not closing
         if t.startswith("/sleep/"):
             time.sleep(int(t.split("/")[2].split("?")[0]) / 1000.0)
         if t.startswith("/chunked"):
