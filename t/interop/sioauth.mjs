@@ -5,7 +5,7 @@
 // gateway's handleConnection. GW2_PORT is that gateway.
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
-import { claims, env, finish, mint, note, ok, onlyProbe, sleep, stats, tamper } from './lib.mjs';
+import { claims, env, finish, mint, note, ok, onlyProbe, redis, sleep, stats, tamper, waitFor } from './lib.mjs';
 
 const GW2 = `http://127.0.0.1:${env.GW2_PORT}`;
 
@@ -86,5 +86,48 @@ await refused('HTTP token without the role, /admin, websocket only', '/admin',
   });
   ok(res.welcome && res.welcome.sub === 'short', 'ws + CONNECT token: connected', res);
   ok(res.code === 4401, 'ws + CONNECT token: 4401 at expiry reaches the client', res.code);
+}
+
+/* Live enforcement of a CONNECT token on the polling transport (SPEC §10):
+ * revocation ends the sid; the client is told "io server disconnect" and
+ * the NestJS gateway's handleDisconnect runs (its online count drops). */
+async function pollingSession(sub, exp) {
+  const c = claims({ sub, ...(exp ? { exp } : {}) });
+  const socket = io(GW2, { reconnection: false, forceNew: true, transports: ['polling'], auth: { token: mint(c) } });
+  const r = { socket, claims: c, welcome: null, disconnect: null, at: null };
+  socket.on('disconnect', (why) => { r.disconnect = why; r.at = Date.now() / 1000; });
+  r.welcome = await new Promise((resolve) => {
+    const t = setTimeout(() => resolve(null), 8000);
+    socket.on('welcome', (w) => { clearTimeout(t); resolve(w); });
+    socket.on('connect_error', (e) => { clearTimeout(t); resolve({ error: e.message }); });
+  });
+  return r;
+}
+const online = async (sub) => (await stats()).online[sub] || 0;
+{
+  const sub = `poll-revoked-${process.pid}`;
+  const r = await pollingSession(sub);
+  ok(r.welcome && r.welcome.sub === sub && r.socket.io.engine.transport.name === 'polling',
+    'polling + CONNECT token: connected on polling', r.welcome);
+  ok(await waitFor(async () => (await online(sub)) === 1, 3000), 'polling: handleConnection counted the user online');
+  const t0 = Date.now();
+  await redis('SET', `wsgate:revoked:jti:${r.claims.jti}`, '1', 'EX', '600');
+  await waitFor(() => r.disconnect !== null, 5000);
+  ok(r.disconnect === 'io server disconnect', 'polling: revocation disconnects the client (io server disconnect)',
+    r.disconnect);
+  ok(await waitFor(async () => (await online(sub)) === 0, 3000),
+    `polling: NestJS handleDisconnect ran (${Date.now() - t0} ms after the revocation)`);
+  r.socket.close();
+}
+{
+  const sub = `poll-expired-${process.pid}`;
+  const exp = Math.floor(Date.now() / 1000) + 2;
+  const r = await pollingSession(sub, exp);
+  ok(r.welcome && r.welcome.sub === sub, 'polling + a 2 s CONNECT token: connected', r.welcome);
+  await waitFor(() => r.disconnect !== null, 12000);
+  ok(r.disconnect === 'io server disconnect' && r.at >= exp, 'polling: expiry (exp + leeway) disconnects the client',
+    { why: r.disconnect, at: r.at, exp });
+  ok(await waitFor(async () => (await online(sub)) === 0, 3000), 'polling: and NestJS handleDisconnect ran');
+  r.socket.close();
 }
 finish();
