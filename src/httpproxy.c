@@ -336,7 +336,7 @@ static void exchange_done(struct session *s)
  * cors route, a request from an allowed Origin gets our CORS headers in
  * place of the backend's (SPEC §10). */
 static void send_head(struct session *s, const char *head, size_t len,
-                      const struct http_response *r)
+                      const struct http_response *r, size_t prepend)
 {
     struct evbuffer *out = c_out(s);
     const char *eol = memchr(head, '\r', len);
@@ -350,6 +350,11 @@ static void send_head(struct session *s, const char *head, size_t len,
             continue;
         if (cors && cors_replaces(h->name, h->name_len))
             continue;
+        if (prepend && util_strieq(h->name, h->name_len, "Content-Length")) {
+            evbuffer_add_printf(out, "Content-Length: %llu\r\n",
+                                (unsigned long long)(s->hx->resp_left + prepend));
+            continue;
+        }
         evbuffer_add(out, h->name, h->name_len);
         evbuffer_add(out, ": ", 2);
         evbuffer_add(out, h->value, h->value_len);
@@ -368,6 +373,7 @@ static void send_head(struct session *s, const char *head, size_t len,
 static int response_head(struct session *s, char *head, size_t len)
 {
     struct http_exchange *hx = s->hx;
+    struct evbuffer *pre = NULL;
     struct http_response r;
     char err[160];
 
@@ -405,7 +411,17 @@ static int response_head(struct session *s, char *head, size_t len)
         hx->client_close = 1;
     s->status = r.status;
     hx->final_head = 1;
-    send_head(s, head, len, &r);
+    /* socket.io: packets of ours for the client go ahead of the
+     * backend's, in an answer we can lengthen exactly. */
+    if (s->adm.route->socketio && r.status == 200 && hx->resp_kind == HTTPFRAME_LENGTH &&
+        !http_response_header(&r, "Content-Encoding"))
+        pre = socketio_poll_prepend(s, hx->resp_left);
+    send_head(s, head, len, &r, pre ? evbuffer_get_length(pre) : 0);
+    if (pre) {
+        s->u2c.bytes += evbuffer_get_length(pre);
+        evbuffer_add_buffer(c_out(s), pre);
+        evbuffer_free(pre);
+    }
     session_enter(s, S_HTTP_RESPONSE, &response_ops);
     bufferevent_setwatermark(s->upstream, EV_READ, 0, RELAY_HIGH_WATER);
     return 0;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "outcome.h"
+#include "reauth.h"
 #include "sioparse.h"
 
 struct evbuffer;
@@ -48,6 +49,8 @@ struct sio_session {
     int post_ready;
     int post_slot;                  /* take_slot took a slot for the sid (siosid_bind) */
     int post_close;                 /* the body closes the Engine.IO session */
+    int post_reauth_have;           /* a re-auth in the body was answered (after its lookup) */
+    struct reauth_answer post_reauth;
 };
 
 /* The verdict on one CONNECT. */
@@ -71,5 +74,11 @@ int sio_check_connect(struct session *s, const char *p, size_t n, struct evbuffe
 /* A refused CONNECT: counted, logged once; 1 when this is the refusal
  * that ends the connection. */
 int sio_count_refusal(struct session *s, const char *nsp, const struct verdict *v);
+/* The namespace claims (socketio_require_claim) of reauth_nsp, for
+ * reauth_check. */
+int sio_nsp_claims(struct session *s, const struct jwt_claims *c, char *why, size_t whylen);
+/* Appends 43[/nsp,]<ack>[{...}], the re-auth's acknowledgement, to pkt. */
+void sio_reauth_packet(struct evbuffer *pkt, const char *nsp, long long ack,
+                       const struct reauth_answer *a);
 
 #endif

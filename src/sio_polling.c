@@ -168,6 +168,80 @@ static int bind_sid(struct session *s, const struct jwt_claims *c, const char *n
     return rc;
 }
 
+static void post_check(struct session *s);
+
+static void post_reauth_done(struct session *s, const struct reauth_answer *a)
+{
+    struct sio_session *x = s->sio;
+
+    x->reauth_busy = 0;
+    x->post_reauth = *a;
+    x->post_reauth_have = 1;
+    post_check(s);
+}
+
+/* A "wsgate:reauth" event in a POST of a bound sid (SPEC §11): the same
+ * checks as on the websocket, one per second per sid; the new token
+ * becomes the sid's, and the acknowledgement is queued for the sid's next
+ * GET poll. 0 while the revocation lookup runs. */
+static int poll_reauth(struct session *s, const char *p, size_t n)
+{
+    struct sio_session *x = s->sio;
+    struct reauth_answer a;
+    size_t sl = 0;
+    const char *sid = request_sid(s, &sl);
+    const char *data;
+    size_t dlen;
+
+    memset(&a, 0, sizeof(a));
+    if (x->post_reauth_have) {
+        a = x->post_reauth;
+        x->post_reauth_have = 0;
+    } else {
+        if (socketio_parse_event(p, n, x->reauth_nsp, sizeof(x->reauth_nsp), &x->reauth_ack,
+                                 &data, &dlen) != 0)
+            return 1;               /* cannot happen: the classifier matched it */
+        if (!sid || !s->adm.sid_bound) {
+            a.result = REAUTH_SUB_MISMATCH;
+            snprintf(a.desc, sizeof(a.desc), "the session has no identity to extend");
+            metrics_add(s->env->m->reauth[a.result], 1);
+        } else if (!siosid_reauth_allowed(sid, sl)) {
+            a.result = REAUTH_RATE_LIMITED;
+            snprintf(a.desc, sizeof(a.desc), "more than one re-auth per second");
+            metrics_add(s->env->m->reauth[a.result], 1);
+        } else {
+            json_t *arr = json_loadb(data, dlen, JSON_REJECT_DUPLICATES, NULL);
+            json_t *tok = json_array_get(arr, 1);
+            int done = 1;
+            if (!json_is_array(arr) || json_array_size(arr) != 2 || !json_is_string(tok)) {
+                a.result = REAUTH_INVALID_TOKEN;
+                snprintf(a.desc, sizeof(a.desc), "malformed re-auth event");
+                metrics_add(s->env->m->reauth[a.result], 1);
+            } else {
+                done = reauth_check(x->ra, s, json_string_value(tok), json_string_length(tok),
+                                    sio_nsp_claims, post_reauth_done, &a);
+            }
+            json_decref(arr);
+            if (!done) {
+                x->reauth_busy = 1;
+                return 0;
+            }
+        }
+    }
+    if (a.result == REAUTH_OK && sid && siosid_set_claims(sid, sl, &s->adm.claims) == 0)
+        slog(LOG_INFO, s, "socket.io sid re-authenticated, exp %lld", (long long)a.exp);
+    if (x->reauth_ack >= 0 && sid) {
+        struct evbuffer *pkt = evbuffer_new();
+        if (pkt) {
+            sio_reauth_packet(pkt, x->reauth_nsp, x->reauth_ack, &a);
+            if (siosid_queue(sid, sl, (const char *)evbuffer_pullup(pkt, -1), evbuffer_get_length(pkt)) < 0)
+                slog(LOG_INFO, s, "socket.io re-auth answer dropped: too much waits for the client");
+            evbuffer_free(pkt);
+        }
+    }
+    return 1;
+}
+
 /* Whole body here: every packet checked, CONNECTs rewritten, the way
  * engine.io-parser splits a payload (at 0x1e) and socket.io types a packet.
  * Resumable: a Redis lookup stops it at a packet, and the same packet is
@@ -187,13 +261,16 @@ static void post_check(struct session *s)
         int kind = socketio_hold_kind(x->reauth_on ? x : NULL, (const unsigned char *)p, n, 1);
 
         if (kind == SIO_KIND_REAUTH) {
-            /* The reserved event is never the backend's, and a POST has
-             * no way back for its answer: it becomes an Engine.IO noop
-             * (ignored by engine.io), and is counted unanswered. */
+            /* The reserved event is never the backend's: it becomes an
+             * Engine.IO noop (ignored by engine.io), and its answer
+             * waits for the sid's next GET poll. */
+            if (x->reauth_on && !poll_reauth(s, p, n)) {
+                x->post_pos = pos;
+                return;             /* post_reauth_done runs us again, from this packet */
+            }
             if (pos)
                 evbuffer_add(x->post_out, "\x1e", 1);
             evbuffer_add(x->post_out, "6", 1);
-            slog(LOG_DEBUG, s, "socket.io re-auth event in a polling POST dropped (websocket transport only)");
         } else if (kind != SIO_KIND_OTHER) {
             char nsp[256] = "/";
             struct verdict v;
@@ -271,7 +348,7 @@ void socketio_post_read(struct session *s)
     struct sio_session *x = s->sio;
     struct evbuffer *in = bufferevent_get_input(s->client);
 
-    if (!x->post_reading || x->check)
+    if (!x->post_reading || x->check || x->reauth_busy)
         return;
     if (x->post_left) {
         size_t avail = evbuffer_get_length(in);
@@ -522,4 +599,24 @@ int socketio_poll_opened(struct session *s, const char *body, size_t len)
              rc == -1 ? "too many open sids" : "already open");
     json_decref(open);
     return rc == -1 ? -2 : rc < 0 ? -1 : 0;
+}
+
+struct evbuffer *socketio_poll_prepend(struct session *s, uint64_t body_len)
+{
+    struct evbuffer *b;
+    size_t sl = 0, n = 0;
+    const char *sid;
+    char *q;
+
+    if (!s->adm.sid_bound || !util_strieq(s->req.method, s->req.method_len, "GET") ||
+        !(sid = request_sid(s, &sl)) || !(q = siosid_take_queued(sid, sl, &n)))
+        return NULL;
+    b = evbuffer_new();
+    if (b) {
+        evbuffer_add(b, q, n);
+        if (body_len)
+            evbuffer_add(b, "\x1e", 1);
+    }
+    free(q);
+    return b;
 }

@@ -40,6 +40,9 @@ struct entry {
     char *path;
     int64_t last_seen_ms, idle_ms, connect_deadline_ms, ended_ms;
     int64_t expires_at;             /* unix seconds (exp + leeway), INT64_MAX for none */
+    int64_t last_reauth_ms;
+    char *queued;                   /* packets due to the client, 0x1e-separated */
+    size_t queued_len;
 };
 
 /* A close due to a backend, queued for the thread. */
@@ -114,6 +117,7 @@ static void free_entry(struct entry *e)
     for (size_t i = 0; i < e->nnsps; i++)
         free(e->nsps[i]);
     free(e->path);
+    free(e->queued);
     config_unref(e->cfg);
     free(e);
 }
@@ -444,6 +448,92 @@ void siosid_upgraded(const char *sid, size_t len, char **slot_sub)
         }
     }
     pthread_mutex_unlock(&lock);
+}
+
+/* Under the lock: the live entry of sid, or NULL. */
+static struct entry *live_entry(const char *sid, size_t len)
+{
+    struct entry *e = siosid_valid(sid, len) ? *find(sid, len) : NULL;
+
+    return e && (e->state == SIOSID_PENDING || e->state == SIOSID_BOUND) ? e : NULL;
+}
+
+int siosid_reauth_allowed(const char *sid, size_t len)
+{
+    struct entry *e;
+    int64_t now = util_now_ms();
+    int ok = 0;
+
+    pthread_mutex_lock(&lock);
+    e = live_entry(sid, len);
+    if (e && (!e->last_reauth_ms || now - e->last_reauth_ms >= 1000)) {
+        e->last_reauth_ms = now;
+        ok = 1;
+    }
+    pthread_mutex_unlock(&lock);
+    return ok;
+}
+
+int siosid_set_claims(const char *sid, size_t len, const struct jwt_claims *c)
+{
+    struct entry *e;
+    struct jwt_claims copy;
+    int rc = -1;
+
+    if (jwt_claims_copy(&copy, c) != 0)
+        return -1;
+    pthread_mutex_lock(&lock);
+    e = live_entry(sid, len);
+    if (e && e->have_claims && e->claims.sub && copy.sub && strcmp(e->claims.sub, copy.sub) == 0) {
+        jwt_claims_clear(&e->claims);
+        e->claims = copy;
+        memset(&copy, 0, sizeof(copy));
+        e->expires_at = jwt_expires_at(&e->claims, e->cfg->policy.leeway);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&lock);
+    jwt_claims_clear(&copy);
+    return rc;
+}
+
+int siosid_queue(const char *sid, size_t len, const char *pkt, size_t plen)
+{
+    struct entry *e;
+    int rc = -1;
+
+    pthread_mutex_lock(&lock);
+    e = live_entry(sid, len);
+    if (e && e->queued_len + plen + 1 <= SIOSID_MAX_QUEUED) {
+        char *q = realloc(e->queued, e->queued_len + plen + 1);
+        if (q) {
+            if (e->queued_len)
+                q[e->queued_len++] = 0x1e;
+            memcpy(q + e->queued_len, pkt, plen);
+            e->queued_len += plen;
+            e->queued = q;
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+char *siosid_take_queued(const char *sid, size_t len, size_t *n)
+{
+    struct entry *e;
+    char *q = NULL;
+
+    *n = 0;
+    pthread_mutex_lock(&lock);
+    e = live_entry(sid, len);
+    if (e && e->queued_len) {
+        q = e->queued;
+        *n = e->queued_len;
+        e->queued = NULL;
+        e->queued_len = 0;
+    }
+    pthread_mutex_unlock(&lock);
+    return q;
 }
 
 void siosid_forget(const char *sid, size_t len)

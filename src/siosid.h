@@ -83,6 +83,19 @@ int siosid_end(const char *sid, size_t len, enum outcome why);
  * set to the subject whose slot the sid held, which the caller now holds
  * (free it), or NULL. */
 void siosid_upgraded(const char *sid, size_t len, char **slot_sub);
+/* In-band re-auth on polling (SPEC §11): at most one per second per sid;
+ * 1 when this one may run (and is counted as the last). */
+int siosid_reauth_allowed(const char *sid, size_t len);
+/* c (same sub, verified) becomes the sid's identity. 0, or -1 when the
+ * sid is not bound to c's subject. */
+int siosid_set_claims(const char *sid, size_t len, const struct jwt_claims *c);
+/* Packets for the client (a re-auth's acknowledgement), sent ahead of
+ * the backend's payload in the sid's next GET poll answer. At most
+ * SIOSID_MAX_QUEUED bytes wait; -1 when they would not fit. */
+#define SIOSID_MAX_QUEUED 4096
+int siosid_queue(const char *sid, size_t len, const char *pkt, size_t plen);
+/* Takes what waits for the client ("pkt\x1epkt"), malloc'd, or NULL. */
+char *siosid_take_queued(const char *sid, size_t len, size_t *n);
 /* The client closed the sid itself (an Engine.IO close packet). */
 void siosid_forget(const char *sid, size_t len);
 

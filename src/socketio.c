@@ -474,21 +474,17 @@ int sio_count_refusal(struct session *s, const char *nsp, const struct verdict *
 
 /* ---- the reserved "wsgate:reauth" event (SPEC §11) ---------------------- */
 
-static int nsp_claims(struct session *s, const struct jwt_claims *c, char *why, size_t whylen)
+int sio_nsp_claims(struct session *s, const struct jwt_claims *c, char *why, size_t whylen)
 {
     return claims_hold(s->adm.route, s->sio->reauth_nsp, c, why, whylen);
 }
 
-/* 43[/nsp,]<ack>[{...}]: the acknowledgement emitWithAck resolves with. */
-static void reauth_answer(struct session *s, const struct reauth_answer *a)
+void sio_reauth_packet(struct evbuffer *pkt, const char *nsp, long long ack,
+                       const struct reauth_answer *a)
 {
-    struct sio_session *x = s->sio;
-    struct evbuffer *pkt;
     json_t *o;
     char *js;
 
-    if (x->reauth_ack < 0 || !(pkt = evbuffer_new()))
-        return;
     if (a->result == REAUTH_OK)
         o = a->has_exp ? json_pack("[{s:b, s:I}]", "ok", 1, "exp", (json_int_t)a->exp)
                        : json_pack("[{s:b, s:n}]", "ok", 1, "exp");
@@ -497,13 +493,24 @@ static void reauth_answer(struct session *s, const struct reauth_answer *a)
                       "error_description", a->desc);
     js = o ? json_dumps(o, JSON_COMPACT) : NULL;
     evbuffer_add(pkt, "43", 2);
-    if (strcmp(x->reauth_nsp, "/") != 0)
-        evbuffer_add_printf(pkt, "%s,", x->reauth_nsp);
-    evbuffer_add_printf(pkt, "%lld", x->reauth_ack);
+    if (strcmp(nsp, "/") != 0)
+        evbuffer_add_printf(pkt, "%s,", nsp);
+    evbuffer_add_printf(pkt, "%lld", ack);
     if (js)
         evbuffer_add(pkt, js, strlen(js));
     free(js);
     json_decref(o);
+}
+
+/* 43[/nsp,]<ack>[{...}]: the acknowledgement emitWithAck resolves with. */
+static void reauth_answer(struct session *s, const struct reauth_answer *a)
+{
+    struct sio_session *x = s->sio;
+    struct evbuffer *pkt;
+
+    if (x->reauth_ack < 0 || !(pkt = evbuffer_new()))
+        return;
+    sio_reauth_packet(pkt, x->reauth_nsp, x->reauth_ack, a);
     size_t len = evbuffer_get_length(pkt);
     ws_write_text(x->inject, evbuffer_pullup(pkt, -1), len, 0);
     evbuffer_free(pkt);
@@ -551,7 +558,7 @@ static int reauth_decide(struct session *s, const unsigned char *msg, size_t n)
         metrics_add(s->env->m->reauth[a.result], 1);
     } else {
         done = reauth_check(x->ra, s, json_string_value(tok), json_string_length(tok),
-                            nsp_claims, sio_reauth_done, &a);
+                            sio_nsp_claims, sio_reauth_done, &a);
     }
     json_decref(arr);
     if (!done) {

@@ -5,6 +5,7 @@
 #define WSGATE_SOCKETIO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "outcome.h"
 
@@ -70,5 +71,9 @@ int socketio_poll_opening(const struct session *s);
  * with the request's HTTP identity, if any. 0, -1 unreadable (502), -2
  * too many sids (503). */
 int socketio_poll_opened(struct session *s, const char *body, size_t len);
+/* A GET poll's 200 answer of body_len bytes (Content-Length, not
+ * encoded): what the gateway has for the client ahead of the backend's
+ * packets (a re-auth's acknowledgement, separator included), or NULL. */
+struct evbuffer *socketio_poll_prepend(struct session *s, uint64_t body_len);
 
 #endif

@@ -17,12 +17,13 @@ sys.dont_write_bytecode = True   # keep t/lib free of __pycache__ (EXTRA_DIST sh
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from httpbackend import HTTPBackend  # noqa: E402
 from redistest import Redis  # noqa: E402
+from siotest import Http  # noqa: E402
 from wsgatetest import (_backends, BASE_JWT, OP_CLOSE, OP_CONT, OP_PONG, OP_TEXT, Gateway, Timeout,  # noqa: E402
                         claims, done, free_port, is_, main_conf, mint, ok, start_backend,
                         tamper_signature, upgrade, wait_for)
 
 wsb = start_backend()
-hb = HTTPBackend(engineio=True).start()
+hb = HTTPBackend(engineio=True, hold_s=0.3).start()
 _backends.append(hb)
 redis = Redis()
 SPORT = free_port()
@@ -349,5 +350,45 @@ e = json.loads(buf.split(b"\r\n\r\n", 1)[1]) if st == 200 else None
 ok(e is not None and e["body"].encode("latin-1") == b'42["chat"]\x1e6\x1e42["more"]',
    "polling POST: the re-auth event becomes an Engine.IO noop, the rest is kept", buf[:300])
 ok(e is not None and T.encode() not in json.dumps(e).encode(), "polling POST: the backend never saw the token")
+
+# Polling, a sid bound by a CONNECT token: the re-auth is checked like on the
+# websocket, becomes the sid's token, and its acknowledgement comes in the
+# sid's next GET poll, ahead of the backend's packets.
+POLL = "/sio-http/?EIO=4&transport=polling"
+h = Http(gw.port, POLL)
+sid = h.handshake()
+t0 = int(time.time())
+T1 = tok(sub="pollra", ttl=2)
+st, _, b = h.request("POST", POLL + "&sid=%s" % sid, b'40{"token":"%s"}' % T1.encode())
+ok(st == 200, "polling: a sid bound by a 2 s CONNECT token", (st, b))
+fresh = claims(sub="pollra", scope="chat", exp=t0 + 300)
+T2 = mint("RS256", claims_=fresh)
+n0 = len(hb.requests)
+st, _, b = h.request("POST", POLL + "&sid=%s" % sid, b'427["wsgate:reauth",%s]' % json.dumps(T2).encode())
+ok(st == 200 and hb.wait_requests(n0 + 1) and hb.requests[n0].body == b"6",
+   "polling: the re-auth event reaches the backend as a noop", (st, b))
+st, _, b = h.request("GET", POLL + "&sid=%s" % sid)
+ok(st == 200 and b.startswith(b"437") and b.endswith(b"\x1e6"),
+   "polling: the acknowledgement comes first in the next GET poll's answer", (st, b))
+ack = json.loads(b[3:].split(b"\x1e")[0]) if st == 200 and b.startswith(b"437") else None
+ok(ack == [{"ok": True, "exp": fresh["exp"]}], "polling: 437[{ok: true, exp}]", ack)
+wait_for(lambda: time.time() > t0 + 3.5, 5)
+st, _, b = h.request("GET", POLL + "&sid=%s" % sid)
+is_((st, b), (200, b"6"), "polling: past the first token's exp the sid lives on with the new one")
+st, _, b = h.request("POST", POLL + "&sid=%s" % sid, b'428["wsgate:reauth",%s]' % json.dumps(tok(sub="mallory")).encode())
+st2, _, b2 = h.request("POST", POLL + "&sid=%s" % sid, b'429["wsgate:reauth",%s]' % json.dumps(T2).encode())
+st3, _, b3 = h.request("GET", POLL + "&sid=%s" % sid)
+pk = b3.split(b"\x1e")
+ok(st3 == 200 and len(pk) == 3 and pk[0].startswith(b"438") and
+   json.loads(pk[0][3:])[0].get("error") == "sub_mismatch",
+   "polling: another sub's token is refused (sub_mismatch)", b3)
+ok(st3 == 200 and len(pk) == 3 and pk[1].startswith(b"439") and
+   json.loads(pk[1][3:])[0].get("error") == "rate_limited",
+   "polling: a second re-auth within a second is refused (rate_limited)", b3)
+ok(T2.encode() not in b"".join(r.raw_body for r in hb.requests), "polling: the backend never saw a re-auth token")
+redis.cmd("SET", "wsgate:revoked:jti:%s" % fresh["jti"], "1", "EX", "600")
+st, _, b = h.request("GET", POLL + "&sid=%s" % sid)
+is_((st, b), (200, b"41\x1e1"), "polling: revocation now follows the new token's jti")
+h.close()
 
 done()
