@@ -61,6 +61,7 @@ static size_t nentries, nended;
 static struct close_job *jobs, **jobs_tail = &jobs;
 static unsigned closing;
 static struct siosid_stats stats;
+static size_t siosid_max_entries = SIOSID_MAX_ENTRIES;
 
 static pthread_t thread;
 static int started, stopping;
@@ -194,6 +195,11 @@ static int end_locked(struct entry *e, enum outcome why)
     e->ended_ms = util_now_ms();
     nended++;
     release_slot(e);
+    jwt_claims_clear(&e->claims);   /* an ended sid answers without them */
+    e->have_claims = 0;
+    free(e->queued);
+    e->queued = NULL;
+    e->queued_len = 0;
     j = util_xcalloc(1, sizeof(*j));
     j->cfg = config_ref(e->cfg);
     j->route = e->route;
@@ -292,6 +298,40 @@ fail:
     return -1;
 }
 
+/* Under the lock, with the table full: makes room by dropping the entry
+ * that matters least, an ended sid (the oldest) or else one that never
+ * had a CONNECT (the nearest to its deadline; it is ended, so the
+ * backend is told). Sids with an identity are never dropped: a flood of
+ * handshakes cannot push out authenticated sessions. 1 when room was
+ * made (*wake set when a close was queued). */
+static int evict_locked(int *wake)
+{
+    struct entry **victim = NULL;
+    int ended = 0;
+
+    for (size_t b = 0; b < NBUCKETS; b++)
+        for (struct entry **pp = &buckets[b]; *pp; pp = &(*pp)->next) {
+            struct entry *e = *pp;
+            if (e->state == SIOSID_ENDED) {
+                if (!ended || e->ended_ms < (*victim)->ended_ms)
+                    victim = pp;
+                ended = 1;
+            } else if (!ended && e->state == SIOSID_PENDING && !e->have_claims &&
+                       (!victim || e->connect_deadline_ms < (*victim)->connect_deadline_ms)) {
+                victim = pp;
+            }
+        }
+    if (!victim)
+        return 0;
+    if (!ended) {
+        log_msg(LOG_INFO, "socket.io sid %s dropped without a CONNECT: the sid table is full",
+                (*victim)->sid);
+        *wake |= end_locked(*victim, OC_AUTH_TIMEOUT);
+    }
+    remove_at(victim);
+    return 1;
+}
+
 /* ---- what workers call ------------------------------------------------------ */
 
 int siosid_open(const char *sid, size_t len, const struct siosid_open *o)
@@ -299,14 +339,19 @@ int siosid_open(const char *sid, size_t len, const struct siosid_open *o)
     struct entry **pp, *e;
     int64_t leeway = o->cfg->policy.leeway;
 
+    int wake = 0;
+
     if (!siosid_valid(sid, len))
         return -2;
     pthread_mutex_lock(&lock);
-    if (start_locked() < 0 || nentries >= SIOSID_MAX_ENTRIES) {
+    if (start_locked() < 0 ||
+        (nentries >= siosid_max_entries && !evict_locked(&wake))) {
         stats.full++;
         pthread_mutex_unlock(&lock);
         return -1;
     }
+    if (wake)
+        event_active(kick, EV_READ, 0);
     pp = find(sid, len);
     if (*pp) {
         pthread_mutex_unlock(&lock);
@@ -546,6 +591,13 @@ void siosid_forget(const char *sid, size_t len)
     pp = find(sid, len);
     if (*pp)
         remove_at(pp);
+    pthread_mutex_unlock(&lock);
+}
+
+void siosid_set_max_entries(size_t n)
+{
+    pthread_mutex_lock(&lock);
+    siosid_max_entries = n ? n : SIOSID_MAX_ENTRIES;
     pthread_mutex_unlock(&lock);
 }
 

@@ -99,6 +99,11 @@ char *siosid_take_queued(const char *sid, size_t len, size_t *n);
 /* The client closed the sid itself (an Engine.IO close packet). */
 void siosid_forget(const char *sid, size_t len);
 
+/* The table's bound (SIOSID_MAX_ENTRIES; 0 restores it), for tests. When
+ * full, an ended sid or one without a CONNECT makes room; a table full of
+ * sids with an identity refuses new ones. */
+void siosid_set_max_entries(size_t n);
+
 /* Counters for /metrics. */
 struct siosid_stats {
     unsigned long live, ended, closes_sent, closes_failed, full;
