@@ -84,7 +84,9 @@ static void on_read(struct bufferevent *bev, void *arg)
         return;
     }
     status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-    if (status >= 200 && status < 300)
+    /* 400 is engine.io's answer for a sid it no longer has: the poll we
+     * cut may have ended it first. Either way it is closed. */
+    if ((status >= 200 && status < 300) || status == 400)
         finish(c, 1, NULL);
     else {
         char why[48];

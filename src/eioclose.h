@@ -12,7 +12,8 @@ struct route;
 
 /* Starts the POST on base (the caller's thread runs it). cfg is
  * referenced for as long as it runs. done(arg, ok) runs once, later,
- * ok 1 when the backend answered 2xx. Returns 0, or -1 when it could
+ * ok 1 when the backend answered 2xx, or 400 (engine.io's answer
+ * for a sid it no longer has). Returns 0, or -1 when it could
  * not start (done is not called then). */
 int eioclose_send(struct event_base *base, struct config *cfg, const struct route *r,
                   unsigned upstream, const char *path, const char *sid,

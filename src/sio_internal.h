@@ -77,6 +77,10 @@ int sio_count_refusal(struct session *s, const char *nsp, const struct verdict *
 /* The namespace claims (socketio_require_claim) of reauth_nsp, for
  * reauth_check. */
 int sio_nsp_claims(struct session *s, const struct jwt_claims *c, char *why, size_t whylen);
+/* The re-auth event's arguments data/dlen (["wsgate:reauth","<jwt>"])
+ * through reauth_check: 1 with *a, 0 while its lookup runs (done follows). */
+int sio_reauth_event(struct session *s, const char *data, size_t dlen, reauth_done done,
+                     struct reauth_answer *a);
 /* Appends 43[/nsp,]<ack>[{...}], the re-auth's acknowledgement, to pkt. */
 void sio_reauth_packet(struct evbuffer *pkt, const char *nsp, long long ack,
                        const struct reauth_answer *a);

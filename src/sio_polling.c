@@ -209,23 +209,9 @@ static int poll_reauth(struct session *s, const char *p, size_t n)
             a.result = REAUTH_RATE_LIMITED;
             snprintf(a.desc, sizeof(a.desc), "more than one re-auth per second");
             metrics_add(s->env->m->reauth[a.result], 1);
-        } else {
-            json_t *arr = json_loadb(data, dlen, JSON_REJECT_DUPLICATES, NULL);
-            json_t *tok = json_array_get(arr, 1);
-            int done = 1;
-            if (!json_is_array(arr) || json_array_size(arr) != 2 || !json_is_string(tok)) {
-                a.result = REAUTH_INVALID_TOKEN;
-                snprintf(a.desc, sizeof(a.desc), "malformed re-auth event");
-                metrics_add(s->env->m->reauth[a.result], 1);
-            } else {
-                done = reauth_check(x->ra, s, json_string_value(tok), json_string_length(tok),
-                                    sio_nsp_claims, post_reauth_done, &a);
-            }
-            json_decref(arr);
-            if (!done) {
-                x->reauth_busy = 1;
-                return 0;
-            }
+        } else if (!sio_reauth_event(s, data, dlen, post_reauth_done, &a)) {
+            x->reauth_busy = 1;
+            return 0;
         }
     }
     if (a.result == REAUTH_OK && sid && siosid_set_claims(sid, sl, &s->adm.claims) == 0)

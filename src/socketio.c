@@ -502,6 +502,26 @@ void sio_reauth_packet(struct evbuffer *pkt, const char *nsp, long long ack,
     json_decref(o);
 }
 
+int sio_reauth_event(struct session *s, const char *data, size_t dlen, reauth_done done,
+                     struct reauth_answer *a)
+{
+    json_t *arr = json_loadb(data, dlen, JSON_REJECT_DUPLICATES, NULL);
+    json_t *tok = json_array_get(arr, 1);
+    int rc = 1;
+
+    memset(a, 0, sizeof(*a));
+    if (!json_is_array(arr) || json_array_size(arr) != 2 || !json_is_string(tok)) {
+        a->result = REAUTH_INVALID_TOKEN;
+        snprintf(a->desc, sizeof(a->desc), "malformed re-auth event");
+        metrics_add(s->env->m->reauth[a->result], 1);
+    } else {
+        rc = reauth_check(s->sio->ra, s, json_string_value(tok), json_string_length(tok),
+                          sio_nsp_claims, done, a);
+    }
+    json_decref(arr);
+    return rc;
+}
+
 /* 43[/nsp,]<ack>[{...}]: the acknowledgement emitWithAck resolves with. */
 static void reauth_answer(struct session *s, const struct reauth_answer *a)
 {
@@ -538,8 +558,7 @@ static int reauth_decide(struct session *s, const unsigned char *msg, size_t n)
     struct reauth_answer a;
     const char *data;
     size_t dlen;
-    json_t *arr = NULL, *tok;
-    int done = 1;
+    int done;
 
     if (x->reauth_busy)
         return 0;
@@ -550,17 +569,7 @@ static int reauth_decide(struct session *s, const unsigned char *msg, size_t n)
         siohold_done(x->hold);      /* cannot happen: the classifier matched it */
         return 1;
     }
-    arr = json_loadb(data, dlen, JSON_REJECT_DUPLICATES, NULL);
-    tok = json_array_get(arr, 1);
-    if (!json_is_array(arr) || json_array_size(arr) != 2 || !json_is_string(tok)) {
-        a.result = REAUTH_INVALID_TOKEN;
-        snprintf(a.desc, sizeof(a.desc), "malformed re-auth event");
-        metrics_add(s->env->m->reauth[a.result], 1);
-    } else {
-        done = reauth_check(x->ra, s, json_string_value(tok), json_string_length(tok),
-                            sio_nsp_claims, sio_reauth_done, &a);
-    }
-    json_decref(arr);
+    done = sio_reauth_event(s, data, dlen, sio_reauth_done, &a);
     if (!done) {
         x->reauth_busy = 1;
         return 0;

@@ -22,56 +22,17 @@ from wsgatetest import (BASE_JWT, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, 
                         Backend, Gateway, Timeout, _backends, _procs, claims, diag, done, encode_frame, free_port,
                         is_, main_conf, mint, ok, port_open, upgrade, wait_for)
 
+import siotest  # noqa: E402
+from siotest import MODS, SioBackend  # noqa: E402
+
 NODE = os.environ.get("NODE") or shutil.which("node")
-MODS = os.path.join(SRCDIR, "contrib", "examples", "nestjs-chat", "node_modules")
 if not NODE or not os.path.isdir(os.path.join(MODS, "socket.io")):
     sys.stdout.write("1..0 # SKIP node or contrib/examples/nestjs-chat/node_modules missing\n")
     sys.exit(0)
 
 from redistest import Redis  # noqa: E402
 
-# ---------------------------------------------------------------- the real socket.io backend
-
-
-class SioBackend:
-    def __init__(self):
-        self.log_path = os.path.join(TMP, "siobackend.log")
-        self.proc = subprocess.Popen([NODE, os.path.join(SRCDIR, "t", "lib", "siobackend.js"), MODS],
-                                     stdout=open(self.log_path, "wb"),
-                                     stderr=open(self.log_path + ".err", "wb"),
-                                     stdin=subprocess.DEVNULL)
-        _procs.append(self.proc)
-        self.port = wait_for(lambda: self._port(), 20, 0.05)
-        if not self.port:
-            sys.stdout.write("Bail out! socket.io backend did not start: %s\n"
-                             % open(self.log_path + ".err").read()[-2000:])
-            sys.exit(1)
-
-    def _port(self):
-        for e in self.events("listening"):
-            return e["port"]
-        return None
-
-    def events(self, ev=None):
-        out = []
-        try:
-            with open(self.log_path) as f:
-                for ln in f:
-                    try:
-                        e = json.loads(ln)
-                    except ValueError:
-                        continue
-                    if ev is None or e.get("ev") == ev:
-                        out.append(e)
-        except OSError:
-            pass
-        return out
-
-    def count(self, ev):
-        return len(self.events(ev))
-
-
-sio = SioBackend()
+sio = SioBackend(NODE)
 redis = Redis()
 fakeext = Backend(headers=[("Sec-WebSocket-Extensions", "permessage-deflate")]).start()
 _backends.append(fakeext)
@@ -387,65 +348,9 @@ for name, pkt in (("an ack id", b'401{"token":"%s"}' % adm.encode()),
     c.close()
 
 
-class Http:
-    """A kept-alive HTTP/1.1 client connection."""
-
-    def __init__(self):
-        self.s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
-        self.buf = b""
-
-    def request(self, method, path, body=b"", headers=()):
-        h = "%s %s HTTP/1.1\r\nHost: x\r\n" % (method, path)
-        for n, v in headers:
-            h += "%s: %s\r\n" % (n, v)
-        if method == "POST":
-            h += "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: %d\r\n" % len(body)
-        self.s.sendall(h.encode() + b"\r\n" + body)
-        dl = time.monotonic() + 5
-        while b"\r\n\r\n" not in self.buf:
-            if not self._fill(dl):
-                return None, {}, b""
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        lines = head.decode("latin-1").split("\r\n")
-        hd = {}
-        for ln in lines[1:]:
-            k, v = ln.split(":", 1)
-            hd[k.strip().lower()] = v.strip()
-        n = int(hd.get("content-length", "0"))
-        while len(self.buf) < n:
-            if not self._fill(dl):
-                break
-        b, self.buf = self.buf[:n], self.buf[n:]
-        return int(lines[0].split(" ")[1]), hd, b
-
-    def _fill(self, dl):
-        self.s.settimeout(max(0.01, dl - time.monotonic()))
-        try:
-            d = self.s.recv(65536)
-        except OSError:
-            return False
-        self.buf += d
-        return bool(d)
-
-    def eof(self, timeout=3):
-        dl = time.monotonic() + timeout
-        while time.monotonic() < dl:
-            self.s.settimeout(max(0.01, dl - time.monotonic()))
-            try:
-                if not self.s.recv(65536):
-                    return True
-            except socket.timeout:
-                return False
-            except OSError:
-                return True
-        return False
-
-    def handshake(self):
-        st, _, b = self.request("GET", POLL)
-        return json.loads(b[1:])["sid"] if st == 200 and b.startswith(b"0{") else None
-
-    def close(self):
-        self.s.close()
+def Http():
+    """A kept-alive HTTP/1.1 client connection to the gateway."""
+    return siotest.Http(gw.port, POLL)
 
 
 h = Http()
