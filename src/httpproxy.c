@@ -429,9 +429,9 @@ static int response_head(struct session *s, char *head, size_t len)
 
 /* A socket.io handshake's 200 (socketio routes): its open packet names
  * the sid, which is opened (siosid.c) before the client learns it. The
- * head waits for a body of at most SIO_MAX_OPEN bytes; anything we
- * cannot read is a 502, since a sid we do not know is a session we
- * could not end. 1: the head is held (or the session ended). */
+ * head waits for a body of at most SIO_MAX_OPEN bytes. An answer we
+ * cannot read (no open packet: no engine.io behind) passes as it is.
+ * 1: the head is held. */
 #define SIO_MAX_OPEN 4096
 
 static int hold_open(struct session *s, char *head, size_t len)
@@ -444,11 +444,12 @@ static int hold_open(struct session *s, char *head, size_t len)
     if (!s->adm.route->socketio || !socketio_poll_opening(s) ||
         http_parse_response(head, len, &r, err, sizeof(err)) != 0 || r.status != 200)
         return 0;
-    if (httpframe_response_body(&r, 0, &left) != HTTPFRAME_LENGTH || left > SIO_MAX_OPEN) {
-        free(head);
-        slog(LOG_WARNING, s, "socket.io handshake answer without a readable open packet");
-        fail(s, 502, "bad_gateway", "invalid response from upstream", OC_UPSTREAM_BAD_RESPONSE);
-        return 1;
+    if (httpframe_response_body(&r, 0, &left) != HTTPFRAME_LENGTH || left > SIO_MAX_OPEN ||
+        http_response_header(&r, "Content-Encoding")) {
+        /* No open packet we could read: no sid to enter (its polls
+         * would be refused as unknown unless a CONNECT enters it). */
+        slog(LOG_DEBUG, s, "socket.io handshake answer without a readable open packet");
+        return 0;
     }
     hx->open_head = head;
     hx->open_len = len;
@@ -468,13 +469,9 @@ static int release_open(struct session *s)
     hx->open_head = NULL;
     rc = socketio_poll_opened(s, (const char *)evbuffer_pullup(u_in(s), (ev_ssize_t)hx->open_body),
                               (size_t)hx->open_body);
-    if (rc < 0) {
+    if (rc == -2) {
         free(head);
-        if (rc == -2)
-            fail(s, 503, "service_unavailable", "too many socket.io sessions", OC_SERVICE_UNAVAILABLE);
-        else
-            fail(s, 502, "bad_gateway", "invalid socket.io open packet from upstream",
-                 OC_UPSTREAM_BAD_RESPONSE);
+        fail(s, 503, "service_unavailable", "too many socket.io sessions", OC_SERVICE_UNAVAILABLE);
         return 1;
     }
     rc = response_head(s, head, hx->open_len);
@@ -506,7 +503,7 @@ static void read_response_head(struct session *s)
         if (s->adm.route->socketio && len > 12 && head[9] != '1') {
             /* A poll of a sid that ended meanwhile gets the goodbye,
              * not what the backend answered. */
-            if (socketio_poll_ended(s)) {
+            if (socketio_poll_response(s, atoi(head + 9))) {
                 free(head);
                 return;
             }

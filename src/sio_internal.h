@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jwt.h"
 #include "outcome.h"
 #include "reauth.h"
 #include "sioparse.h"
@@ -49,6 +50,13 @@ struct sio_session {
     int post_ready;
     int post_slot;                  /* take_slot took a slot for the sid (siosid_bind) */
     int post_close;                 /* the body closes the Engine.IO session */
+    /* a POST of a sid this gateway did not see opened, with an admitted
+     * CONNECT: entered in the sid table once the backend accepts it */
+    int learn_due;
+    struct jwt_claims learn_claims;
+    int learn_have_claims;
+    char learn_nsp[256];
+    char *learn_slot;               /* the slot take_slot took for it */
     int post_reauth_have;           /* a re-auth in the body was answered (after its lookup) */
     struct reauth_answer post_reauth;
 };
@@ -64,6 +72,8 @@ struct verdict {
 /* Fills v. */
 void sio_refuse(struct verdict *v, enum outcome why, int status, const char *code,
                 const char *desc);
+/* Forgets a sid to learn (polling), releasing what it held. */
+void sio_learn_clear(struct sio_session *x);
 /* Checks one CONNECT packet p/n. Returns 1 with the forwarded packet
  * appended to out, 0 when a Redis lookup must finish first, -1 refused
  * (v filled, nsp set). *adopt is set when the session should take claims

@@ -159,9 +159,22 @@ static int bind_sid(struct session *s, const struct jwt_claims *c, const char *n
         char k[SIOSID_MAX_LEN + 1] = "";
         if (len < sizeof(k))
             memcpy(k, sid, len);
-        rc = siosid_bind(sid, len, c, nsp, slot);
+        rc = siosid_bind(sid, len, c, nsp, x->learn_due ? NULL : slot);
         if (rc == 0)
             slog(LOG_DEBUG, s, "socket.io sid %s bound, namespace %s", k, nsp);
+        if (rc == -2 && !x->learn_due) {
+            /* Not seen opened here: the backend's answer says whether
+             * the sid is real (socketio_poll_response). */
+            x->learn_due = 1;
+            x->learn_have_claims = c && jwt_claims_copy(&x->learn_claims, c) == 0;
+            snprintf(x->learn_nsp, sizeof(x->learn_nsp), "%s", nsp);
+            x->learn_slot = slot ? util_xstrdup(slot) : NULL;
+            rc = 0;
+        } else if (rc == -2) {
+            if (slot)
+                countmap_release(limits_per_subject, slot);
+            rc = 0;             /* a further CONNECT of the same POST */
+        }
     } else if (slot) {
         countmap_release(limits_per_subject, slot);  /* no session to hold it */
     }
@@ -357,6 +370,17 @@ struct evbuffer *socketio_post_body(struct session *s)
     return s->sio && s->sio->post_ready ? s->sio->post_out : NULL;
 }
 
+void sio_learn_clear(struct sio_session *x)
+{
+    if (x->learn_slot)
+        countmap_release(limits_per_subject, x->learn_slot);
+    free(x->learn_slot);
+    x->learn_slot = NULL;
+    jwt_claims_clear(&x->learn_claims);
+    x->learn_have_claims = 0;
+    x->learn_due = 0;
+}
+
 void socketio_request_done(struct session *s)
 {
     if (!s->sio)
@@ -439,10 +463,14 @@ int socketio_poll_admit(struct session *s)
     if (!sid)
         return 0;
     st = siosid_get(sid, len, &info, 1);
+    if (st == SIOSID_UNKNOWN && s->adm.plain_http &&
+        util_strieq(s->req.method, s->req.method_len, "POST"))
+        return 0;   /* its CONNECTs are checked; one the backend accepts enters the sid */
     if (st == SIOSID_UNKNOWN) {
         /* Not opened through this gateway, or forgotten: nothing here
-         * could enforce it. engine.io answers a sid it does not know
-         * with 400 too; the client then opens a new session. */
+         * could enforce it, so it gets no data (GET) and no upgrade.
+         * engine.io answers a sid it does not know with 400 too; the
+         * client then opens a new session. */
         slog(LOG_INFO, s, "rejected 400: unknown socket.io sid");
         s->end_cause = OC_UNKNOWN_SID;
         session_reject(s, OC_UNKNOWN_SID, 400, "bad_request", "unknown socket.io session", NULL);
@@ -510,17 +538,47 @@ int socketio_poll_cut(struct session *s, enum outcome why, int head_sent)
     return 1;
 }
 
-int socketio_poll_ended(struct session *s)
+int socketio_poll_response(struct session *s, int status)
 {
+    struct sio_session *x = s->sio;
     struct siosid_info info;
     size_t len = 0;
     const char *sid = request_sid(s, &len);
 
-    if (!sid || siosid_get(sid, len, &info, 0) != SIOSID_ENDED)
+    if (!sid)
         return 0;
-    slog(LOG_INFO, s, "socket.io sid ended during the poll (%s)", ended_desc(info.end_cause));
-    answer_ended(s, &info);
-    return 1;
+    if (siosid_get(sid, len, &info, 0) == SIOSID_ENDED) {
+        slog(LOG_INFO, s, "socket.io sid ended during the poll (%s)", ended_desc(info.end_cause));
+        answer_ended(s, &info);
+        return 1;
+    }
+    if (x && x->learn_due) {
+        if (status >= 200 && status < 300) {
+            struct siosid_open o;
+            char path[1024];
+            int rc = -1;
+
+            memset(&o, 0, sizeof(o));
+            if (s->req.path_len < sizeof(path)) {
+                memcpy(path, s->req.path, s->req.path_len);
+                path[s->req.path_len] = '\0';
+                o.cfg = s->cfg;
+                o.route = s->adm.route;
+                o.upstream = s->adm.route->nupstreams
+                             ? (s->up_first + s->up_attempt) % s->adm.route->nupstreams : 0;
+                o.path = path;
+                o.claims = x->learn_have_claims ? &x->learn_claims : NULL;
+                o.idle_ms = 55000;  /* engine.io's default ping interval + timeout, + 10s */
+                rc = siosid_learn(sid, len, &o, x->learn_nsp, x->learn_slot);
+                free(x->learn_slot);
+                x->learn_slot = NULL;   /* the sid's now, or released */
+            }
+            slog(rc == 0 ? LOG_INFO : LOG_WARNING, s, "socket.io sid not opened through this gateway %s",
+                 rc == 0 ? "entered with its CONNECT's identity" : "could not be entered: not enforced");
+        }
+        sio_learn_clear(x);
+    }
+    return 0;
 }
 
 int socketio_poll_opening(const struct session *s)

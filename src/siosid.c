@@ -402,6 +402,20 @@ static void goodbye(const struct entry *e, struct siosid_info *out)
     out->goodbye_len = n;
 }
 
+int siosid_learn(const char *sid, size_t len, const struct siosid_open *o, const char *nsp,
+                 const char *slot_sub)
+{
+    int rc = siosid_open(sid, len, o);
+
+    if (rc == 0 && siosid_bind(sid, len, NULL, nsp, slot_sub) == 0)
+        return 0;
+    if (rc == 0)
+        siosid_forget(sid, len);
+    else if (slot_sub)
+        countmap_release(limits_per_subject, slot_sub);
+    return -1;
+}
+
 enum siosid_state siosid_get(const char *sid, size_t len, struct siosid_info *out,
                              int want_claims)
 {
@@ -434,6 +448,8 @@ int siosid_bind(const char *sid, size_t len, const struct jwt_claims *c, const c
 
     pthread_mutex_lock(&lock);
     e = siosid_valid(sid, len) ? *find(sid, len) : NULL;
+    if (!e)
+        rc = -2;
     if (e && (e->state == SIOSID_PENDING || e->state == SIOSID_BOUND)) {
         if (c && e->have_claims &&
             (!c->sub || !e->claims.sub || strcmp(c->sub, e->claims.sub) != 0)) {

@@ -71,11 +71,17 @@ enum siosid_state siosid_get(const char *sid, size_t len, struct siosid_info *ou
 /* A CONNECT for nsp was admitted on sid, with identity c (NULL on a
  * public route, or when the sid already has one). slot_sub: a
  * max_sessions_per_subject slot taken for c's sub, which the sid then
- * holds (released here when it holds one already). Returns 0, or -1
- * when the sid cannot take it (unknown, ended, or bound to another sub;
- * the slot is released). */
+ * holds (released here when it holds one already). Returns 0, -1 when
+ * the sid cannot take it (ended, or bound to another sub), -2 when the
+ * sid is unknown; the slot is released on failure. */
 int siosid_bind(const char *sid, size_t len, const struct jwt_claims *c, const char *nsp,
                 const char *slot_sub);
+/* A sid this gateway did not see opened (before a restart, say), whose
+ * admitted CONNECT the backend accepted: entered bound, to o->claims
+ * with nsp, holding slot_sub's slot (released on failure). 0, or -1
+ * when the table is full of sids with an identity or sid is in use. */
+int siosid_learn(const char *sid, size_t len, const struct siosid_open *o, const char *nsp,
+                 const char *slot_sub);
 /* Ends sid for why: its polls get the goodbye from now on and the
  * backend is told. 1 when this call ended it, 0 when it was not live. */
 int siosid_end(const char *sid, size_t len, enum outcome why);

@@ -121,6 +121,7 @@ void socketio_session_free(struct sio_session *x)
     if (!x)
         return;
     revoke_check_cancel(x->check);
+    sio_learn_clear(x);
     siohold_free(x->hold);
     reauth_free(x->ra);
     if (x->connect_timer)

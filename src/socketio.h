@@ -61,15 +61,17 @@ int socketio_poll_admit(struct session *s);
  * goodbye or 401, or, with the response head sent, a cut. 0 when the
  * request is no bound sid's (the caller answers as usual). */
 int socketio_poll_cut(struct session *s, enum outcome why, int head_sent);
-/* At the backend's response head: 1 when the request's sid ended
- * meanwhile and the goodbye was sent instead (the session ends). */
-int socketio_poll_ended(struct session *s);
+/* At the backend's final response head (status): 1 when the request's
+ * sid ended meanwhile and the goodbye was sent instead (the session
+ * ends). A sid not seen opened here whose CONNECT the backend accepted
+ * (2xx) is entered in the table now, bound to that CONNECT. */
+int socketio_poll_response(struct session *s, int status);
 /* 1 when the admitted request is an Engine.IO handshake poll, whose 200
  * carries the open packet. */
 int socketio_poll_opening(const struct session *s);
 /* The handshake answer's body (the open packet first): its sid is opened
- * with the request's HTTP identity, if any. 0, -1 unreadable (502), -2
- * too many sids (503). */
+ * with the request's HTTP identity, if any. 0, -1 no open packet there
+ * (the answer passes as it is), -2 too many sids (503). */
 int socketio_poll_opened(struct session *s, const char *body, size_t len);
 /* A GET poll's 200 answer of body_len bytes (Content-Length, not
  * encoded): what the gateway has for the client ahead of the backend's

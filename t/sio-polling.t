@@ -89,18 +89,26 @@ ok(sid is not None, "the handshake poll reaches the backend and its open packet 
 h.close()
 
 n_err = sio.count("engine_error")
-for method in ("GET", "POST"):
-    h = http()
-    st, _, b = h.request(method, POLL + "&sid=notopenedhere", b"2" if method == "POST" else b"")
-    ok(st == 400 and b"unknown socket.io session" in b, "%s of a sid not opened through the gateway: 400" % method,
-       (st, b))
-    h.close()
 h = http()
+st, _, b = h.request("GET", POLL + "&sid=notopenedhere")
+ok(st == 400 and b"unknown socket.io session" in b, "a GET poll of a sid not opened through the gateway: 400",
+   (st, b))
+h.close()
 c, r = upgrade(gw, path="/socket.io/?EIO=4&transport=websocket&sid=notopenedhere")
 ok(r is not None and r.status == 400, "a websocket upgrade of an unknown sid: 400", r.status if r else None)
 if c:
     c.close()
 is_(sio.count("engine_error"), n_err, "unknown sids: nothing reached the backend")
+# A POST of an unknown sid goes to the backend, CONNECTs checked: engine.io
+# refuses a sid it did not issue, and then nothing is entered.
+tok, c = token()
+h = http()
+st, _, b = h.request("POST", POLL + "&sid=notopenedhere", b'40{"token":"%s"}' % tok.encode())
+ok(st == 400, "a POST of a sid the backend never issued: its 400 (engine.io)", (st, b))
+h.close()
+h = http()
+st, _, b = h.request("GET", POLL + "&sid=notopenedhere")
+ok(st == 400 and b"unknown socket.io session" in b, "... and the sid was not entered: its GET is refused", (st, b))
 h.close()
 
 # ---------------------------------------------------------------- revocation with a GET poll pending

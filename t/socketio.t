@@ -25,6 +25,8 @@ from wsgatetest import (BASE_JWT, OP_CLOSE, OP_CONT, OP_PONG, OP_TEXT, Gateway, 
 wsb = start_backend()
 hb = HTTPBackend(engineio=True).start()
 _backends.append(hb)
+plainb = HTTPBackend().start()      # no Engine.IO behind: no open packets
+_backends.append(plainb)
 redis = Redis()
 
 ROUTES = """\
@@ -41,7 +43,11 @@ route /sio-http/ {
     socketio_require_claim /admin roles admin;
     identity_header sub X-Auth-Sub;
 }
-""" % (wsb.addr, hb.addr)
+route /sio-plain/ {
+    upstream %s;
+    socketio on;
+}
+""" % (wsb.addr, hb.addr, plainb.addr)
 gw = Gateway(main_conf(redis=redis.addr, redis_prefix='"wsgate:"') + BASE_JWT + ROUTES, name="sio")
 
 ALICE = mint("RS256", claims_=claims(sub="alice", roles=["user"]))
@@ -354,6 +360,58 @@ for name, args, status in (("a chunked POST on a socketio route", ((b'40{"token"
     st, _ = post(*args[0], sid=sid, **args[1])
     check("polling: %s is refused with %d, nothing upstream" % (name, status),
           ([] if st == status else ["status %r" % st]) + no_new_request(hb, before, n0))
+
+# A handshake answered without an open packet opens nothing and passes.
+s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+s.sendall(b"GET /sio-plain/echo?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+r = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    r += d
+s.close()
+ok(r.startswith(b"HTTP/1.1 200") and b'"target": "/sio-plain/echo?EIO=4&transport=polling"' in r,
+   "polling: a handshake answer that is no open packet passes as it is", r[:120])
+
+# A sid this gateway did not see opened (a restart, another instance): a
+# GET poll of it is refused; a CONNECT in a POST the backend accepts enters
+# it, bound to that CONNECT's token, and its revocation then ends it.
+CAROL = mint("RS256", claims_=claims(sub="carol-sid"))
+before, n0 = hb.nconn, len(hb.requests)
+s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+s.sendall(b"GET /sio-http/?EIO=4&transport=polling&sid=elsewhere1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+r = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    r += d
+s.close()
+check("polling: a GET poll of a sid not seen opened gets 400, nothing upstream",
+      ([] if r.startswith(b"HTTP/1.1 400") else ["got %r" % r[:60]]) + no_new_request(hb, before, n0))
+st, body = post(b'40{"token":"%s"}' % CAROL.encode(), sid="elsewhere1")
+ok(st == 200 and data_of(json.loads(body)["body"].encode()) == {"x-auth-sub": "carol-sid"},
+   "polling: a CONNECT by POST on a sid not seen opened is checked and forwarded", (st, body))
+n0 = len(hb.requests)
+st, body = post(b"2", sid="elsewhere1")
+ok(st == 200 and hb.wait_requests(n0 + 1) and
+   [v for n, v in hb.requests[n0].headers if n.lower() == "x-auth-sub"] == ["carol-sid"],
+   "polling: the backend accepted it, so the sid was entered: its next request carries carol's identity")
+redis.cmd("SET", "wsgate:revoked:jti:%s" % json.loads(
+    __import__("base64").urlsafe_b64decode(CAROL.split(".")[1] + "==")).get("jti"), "1", "EX", "600")
+s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+s.sendall(b"GET /sio-http/?EIO=4&transport=polling&sid=elsewhere1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+r = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    r += d
+s.close()
+ok(r.startswith(b"HTTP/1.1 200") and r.endswith(b"\r\n\r\n41\x1e1"),
+   "polling: its revocation ends it (the goodbye)", r[-80:])
+ok(hb.wait_closed("elsewhere1"), "polling: and the backend was POSTed the close packet for it")
 
 # A query token on a polling request: admitted, and (like every token of
 # this test) never in a log; done() scans the logs for all of them.
