@@ -197,6 +197,11 @@ static void session_free(struct session *s)
     revoke_untrack(s->env->rv, &s->rv);
     if (s->expiry)
         event_free(s->expiry);
+    /* The relay's own read events, before their sockets close. */
+    if (s->c2u.rd)
+        event_free(s->c2u.rd);
+    if (s->u2c.rd)
+        event_free(s->u2c.rd);
     if (s->client)
         bufferevent_free(s->client);
     if (s->upstream)
@@ -241,6 +246,10 @@ static void session_kill(struct session *s)
         bufferevent_disable(s->client, EV_READ | EV_WRITE);
     if (s->upstream)
         bufferevent_disable(s->upstream, EV_READ | EV_WRITE);
+    if (s->c2u.rd)
+        event_del(s->c2u.rd);
+    if (s->u2c.rd)
+        event_del(s->u2c.rd);
     session_log_access(s);
     evtimer_del(s->timer);
     session_arm(s, 0);
@@ -707,6 +716,14 @@ static void on_revoked(struct revoke_entry *e)
 
     if (s->ops->revoked)
         s->ops->revoked(s);
+}
+
+void session_report_event(struct session *s, struct bufferevent *bev, short what)
+{
+    if (bev == s->client)
+        on_client_event(bev, what, s);
+    else if (bev == s->upstream)
+        on_up_event(bev, what, s);
 }
 
 void session_shutdown(struct session *s, int code, const char *reason)

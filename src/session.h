@@ -112,6 +112,7 @@ struct session {
     int64_t resp_left;              /* S_RESPONSE body bytes left, -1 until EOF */
 
     struct pump_dir c2u, u2c;       /* relay.c: client to backend, backend to client */
+    int relay_depth;                /* relay.c: relay_pump calls under way */
     const char *close_reason;       /* text of the close we injected */
     int close_code;                 /* code of the close we injected, or seen relayed */
     enum outcome end_cause;         /* why it ended (the first cause given wins) */
@@ -204,6 +205,9 @@ void session_log_access(const struct session *s);
  * /sessions, X-Forwarded-For and max_connections_per_ip, whose slot moves
  * to ip: -1 when ip has none left. */
 int session_set_client(struct session *s, const char *ip);
+/* A handler that reads bev's socket itself (relay.c) reports its end of
+ * file or error (what: BEV_EVENT_*) as the bufferevent would have. */
+void session_report_event(struct session *s, struct bufferevent *bev, short what);
 /* Drops the session without any goodbye (forced shutdown). */
 void session_abort(struct session *s);
 
