@@ -87,21 +87,36 @@ static const struct session_ops relay_ops, closing_ops;
 static void on_client_readable(evutil_socket_t fd, short what, void *arg);
 static void on_up_readable(evutil_socket_t fd, short what, void *arg);
 
-/* The direction's source becomes read by the relay itself: its
- * bufferevent stops reading, and its sink stops watching for writability
- * until a write would block. */
-static void fast_path(struct session *s, struct pump_dir *d)
+/* The direction's source is read by the relay itself when it is plain
+ * TCP (and, for the client, no layer reads it), else by its bufferevent.
+ * The relay's event is added before the bufferevent's is taken away, so
+ * that the socket's epoll interest never changes. */
+static void source_on(struct session *s, struct pump_dir *d)
 {
     struct bufferevent *src = dir_source(s, d);
 
-    if (d->fd < 0 || (d == &s->c2u && s->layer))
+    if (d->fd >= 0 && !(d == &s->c2u && s->layer))
+        d->rd = event_new(s->env->base, d->fd, EV_READ | EV_PERSIST,
+                          d == &s->c2u ? on_client_readable : on_up_readable, s);
+    if (d->rd && event_add(d->rd, NULL) == 0) {
+        bufferevent_disable(src, EV_READ);
         return;
-    d->rd = event_new(s->env->base, d->fd, EV_READ | EV_PERSIST,
-                      d == &s->c2u ? on_client_readable : on_up_readable, s);
-    if (!d->rd)
-        return;
-    bufferevent_disable(src, EV_READ);
-    event_add(d->rd, NULL);
+    }
+    if (d->rd)
+        event_free(d->rd);
+    d->rd = NULL;
+    bufferevent_enable(src, EV_READ);
+}
+
+/* A plain sink is written straight after the pump (relay_flush), what
+ * is still queued (the 101) included; its bufferevent writes only what a
+ * write left. */
+static void sink_on(struct bufferevent *bev, int fd)
+{
+    if (fd >= 0)
+        bufferevent_disable(bev, EV_WRITE);
+    else
+        bufferevent_enable(bev, EV_WRITE);
 }
 
 void relay_start(struct session *s)
@@ -122,23 +137,15 @@ void relay_start(struct session *s)
     bufferevent_setwatermark(s->upstream, EV_READ, 0, RELAY_HIGH_WATER);
     bufferevent_setwatermark(s->client, EV_WRITE, RELAY_LOW_WATER, 0);
     bufferevent_setwatermark(s->upstream, EV_WRITE, RELAY_LOW_WATER, 0);
-    bufferevent_enable(s->client, EV_READ | EV_WRITE);
-    bufferevent_enable(s->upstream, EV_READ | EV_WRITE);
-    /* A plain sink is written straight after the pump (relay_flush);
-     * what is still queued (the 101) leaves through the bufferevent. */
-    if (s->c2u.fd >= 0 && !evbuffer_get_length(bufferevent_get_output(s->client)))
-        bufferevent_disable(s->client, EV_WRITE);
-    if (s->u2c.fd >= 0 && !evbuffer_get_length(bufferevent_get_output(s->upstream)))
-        bufferevent_disable(s->upstream, EV_WRITE);
+    source_on(s, &s->c2u);
+    source_on(s, &s->u2c);
+    sink_on(s->client, s->c2u.fd);
+    sink_on(s->upstream, s->u2c.fd);
     evtimer_del(s->timer);
     if (s->cfg->idle_timeout_ms > 0)
         session_arm(s, s->cfg->idle_timeout_ms);
     if (s->layer && s->layer->started)
         s->layer->started(s);
-    if (s->state != S_RELAY)
-        return;
-    fast_path(s, &s->c2u);
-    fast_path(s, &s->u2c);
     /* Either side may already have sent frames behind the heads. */
     relay_pump(s, &s->c2u);
     if (s->state == S_RELAY)

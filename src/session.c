@@ -375,20 +375,29 @@ static int side_flushed(struct bufferevent *bev)
     return !bev || evbuffer_get_length(bufferevent_get_output(bev)) == 0;
 }
 
-/* Output written: half-close and keep reading (and dropping) until the
- * peer closes, so unread input never turns our last bytes into an RST.
- * Over TLS the half-close is a close_notify. */
-static void side_linger(struct session *s, struct bufferevent *bev, int *done)
+/* Output written: half-close (once) and keep reading (and dropping)
+ * until the peer closes, so unread input never turns our last bytes into
+ * an RST. A plain peer whose end of file was already read has nothing
+ * more to send: that side is done once half-closed. Over TLS the
+ * half-close is a close_notify. */
+static void side_linger(struct bufferevent *bev, int *done, unsigned char *shut, int eof)
 {
     if (*done || !bev)
         return;
     if (!side_flushed(bev))
         return;
-    if (!tls_close_notify(bev))
-        shutdown(bufferevent_getfd(bev), SHUT_WR);
+    if (!*shut) {
+        *shut = 1;
+        if (!tls_close_notify(bev)) {
+            shutdown(bufferevent_getfd(bev), SHUT_WR);
+            if (eof) {
+                *done = 1;
+                return;
+            }
+        }
+    }
     evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
     bufferevent_enable(bev, EV_READ);
-    (void)s;
 }
 
 static void finish_check(struct session *s)
@@ -399,12 +408,12 @@ static void finish_check(struct session *s)
         s->client_done = 1;
     if (!s->upstream)
         s->upstream_done = 1;
+    side_linger(s->client, &s->client_done, &s->client_shut, s->client_eof);
+    side_linger(s->upstream, &s->upstream_done, &s->upstream_shut, s->upstream_eof);
     if (s->client_done && s->upstream_done) {
         session_kill(s);
         return;
     }
-    side_linger(s, s->client, &s->client_done);
-    side_linger(s, s->upstream, &s->upstream_done);
     if (!s->lingering && side_flushed(s->client) && side_flushed(s->upstream)) {
         /* Everything is out; the peers get a short while to close. */
         s->lingering = 1;
@@ -418,17 +427,21 @@ static void session_finish(struct session *s)
     if (s->state == S_DEAD || s->state == S_FLUSH)
         return;
     session_enter(s, S_FLUSH, &flush_ops);
+    /* A side with nothing queued is not watched for writability: it is
+     * half-closed at once (finish_check). */
     if (s->client) {
         bufferevent_disable(s->client, EV_READ);
         bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
         bufferevent_setwatermark(s->client, EV_READ, 0, 0);
-        bufferevent_enable(s->client, EV_WRITE);
+        if (!side_flushed(s->client))
+            bufferevent_enable(s->client, EV_WRITE);
     }
     if (s->upstream) {
         bufferevent_disable(s->upstream, EV_READ);
         bufferevent_setwatermark(s->upstream, EV_WRITE, 0, 0);
         bufferevent_setwatermark(s->upstream, EV_READ, 0, 0);
-        bufferevent_enable(s->upstream, EV_WRITE);
+        if (!side_flushed(s->upstream))
+            bufferevent_enable(s->upstream, EV_WRITE);
     }
     session_arm(s, FLUSH_WAIT_MS);
     finish_check(s);
@@ -511,6 +524,7 @@ void session_revoked_reject(struct session *s)
 void session_attach_upstream(struct session *s, struct bufferevent *bev)
 {
     s->upstream = bev;
+    s->upstream_eof = 0;
     bufferevent_setcb(bev, on_up_read, on_up_write, on_up_event, s);
 }
 
@@ -674,6 +688,8 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
     }
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
         return;
+    if (what & BEV_EVENT_EOF)
+        s->client_eof = 1;
     if (s->ops->client_event) {
         s->ops->client_event(s, what);
         return;
@@ -688,6 +704,8 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     struct session *s = arg;
 
     (void)bev;
+    if (what & BEV_EVENT_EOF)
+        s->upstream_eof = 1;
     if (s->ops->up_event) {
         s->ops->up_event(s, what);
         return;

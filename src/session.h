@@ -136,6 +136,8 @@ struct session {
     const struct relay_layer *layer; /* reads client messages inside the relay, or NULL */
 
     int client_done, upstream_done; /* S_FLUSH: this side is fully closed */
+    unsigned char client_shut, upstream_shut; /* S_FLUSH: our half-close is sent */
+    unsigned char client_eof, upstream_eof;   /* that peer's end of file was read */
     int lingering;                  /* S_FLUSH: all written, waiting for the peers' FIN */
     int64_t started_ms, last_activity_ms;
     int tls;                        /* accepted on a "tls" listener */
