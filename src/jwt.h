@@ -85,6 +85,10 @@ void jwt_claims_clear(struct jwt_claims *c);
 
 /* Unix second after which c is expired: exp + leeway, saturated;
  * INT64_MAX without exp (never). */
+/* A live session keeps only sub, jti and the times: sub and jti become
+ * owned copies and the payload (JSON and raw text) is freed. -1 when out
+ * of memory (the claims stay whole). */
+int jwt_claims_shrink(struct jwt_claims *c);
 int64_t jwt_expires_at(const struct jwt_claims *c, int64_t leeway);
 
 /* Route claim test: the claim equals value (string; numbers and booleans

@@ -146,6 +146,10 @@ void relay_start(struct session *s)
         session_arm(s, s->cfg->idle_timeout_ms);
     if (s->layer && s->layer->started)
         s->layer->started(s);
+    /* A plain relay needs nothing more of the request; layers and the
+     * graphql-ws handler may still read it. */
+    if (!s->layer && !s->sio && !s->reauth && !s->gql)
+        session_forget_request(s);
     /* Either side may already have sent frames behind the heads. */
     relay_pump(s, &s->c2u);
     if (s->state == S_RELAY)

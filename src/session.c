@@ -104,6 +104,8 @@ static struct session *session_create(struct session_env *env, struct config *cf
     struct session *s = util_xcalloc(1, sizeof(*s));
     int one = 1;
 
+    s->req = util_xcalloc(1, sizeof(*s->req));
+
     (void)salen;
     s->env = env;
     s->cfg = cfg;
@@ -141,6 +143,7 @@ static struct session *session_create(struct session_env *env, struct config *cf
         if (s->timer)
             event_free(s->timer);
         config_unref(cfg);
+        free(s->req);
         free(s);
         return NULL;
     }
@@ -210,6 +213,8 @@ static void session_free(struct session *s)
     admission_clear(&s->adm);
     free(s->head);
     free(s->npath);
+    free(s->req);
+    free(s->kept);
     for (int i = s->ncleanups - 1; i >= 0; i--)
         s->cleanups[i](s);
     if (s->prev)
@@ -255,11 +260,90 @@ static void session_kill(struct session *s)
     session_arm(s, 0);
 }
 
+/* The request's method, path and query, kept in one block once the head
+ * is gone (session_forget_request). */
+struct session_kept {
+    size_t method_len, path_len, query_len;
+    int has_query;
+    char text[];                    /* method, path, query, each NUL-terminated */
+};
+
+static const char *kept_method(const struct session_kept *k) { return k->text; }
+static const char *kept_path(const struct session_kept *k) { return k->text + k->method_len + 1; }
+static const char *kept_query(const struct session_kept *k)
+{
+    return k->has_query ? k->text + k->method_len + k->path_len + 2 : NULL;
+}
+
+void session_forget_request(struct session *s)
+{
+    const struct http_request *r = s->req;
+    struct session_kept *k;
+    char *p;
+
+    if (!r || !s->have_req)
+        return;
+    if (s->adm.have_claims) {
+        /* The revocation index holds the claims' sub and jti: it lets go
+         * of them while they move. */
+        int tracked = s->rv.tracked;
+        int shrunk;
+
+        revoke_untrack(s->env->rv, &s->rv);
+        shrunk = jwt_claims_shrink(&s->adm.claims);
+        s->rv.jti = s->adm.claims.jti;
+        s->rv.sub = s->adm.claims.sub;
+        if (tracked)
+            revoke_track(s->env->rv, &s->rv);
+        if (shrunk < 0)
+            return;
+    }
+    k = malloc(sizeof(*k) + r->method_len + r->path_len + (r->query ? r->query_len : 0) + 3);
+    if (!k)
+        return;
+    k->method_len = r->method_len;
+    k->path_len = r->path_len;
+    k->has_query = r->query != NULL;
+    k->query_len = r->query ? r->query_len : 0;
+    p = k->text;
+    memcpy(p, r->method, r->method_len);
+    p[r->method_len] = 0;
+    p += r->method_len + 1;
+    memcpy(p, r->path, r->path_len);
+    p[r->path_len] = 0;
+    p += r->path_len + 1;
+    if (r->query)
+        memcpy(p, r->query, r->query_len);
+    p[k->query_len] = 0;
+    s->kept = k;
+    free(s->req);
+    s->req = NULL;
+    free(s->head);
+    s->head = NULL;
+    s->head_len = 0;
+    free(s->npath);
+    s->npath = NULL;
+    token_found_clear(&s->adm.token);
+}
+
 void session_log_access(const struct session *s)
 {
+    struct http_request kr;
+    const struct http_request *req = s->have_req ? s->req : NULL;
+
+    if (s->have_req && !req && s->kept) {
+        memset(&kr, 0, sizeof(kr));
+        kr.method = kept_method(s->kept);
+        kr.method_len = s->kept->method_len;
+        kr.path = kept_path(s->kept);
+        kr.path_len = s->kept->path_len;
+        kr.query = kept_query(s->kept);
+        kr.query_len = s->kept->query_len;
+        req = &kr;
+    }
     struct access_record a = {
         .peer = s->peer,
-        .req = s->have_req ? &s->req : NULL,
+        .req = req,
         .route = s->adm.route ? s->adm.route->prefix : NULL,
         .status = s->status,
         .reason = outcome_name(s->end_cause),
@@ -465,6 +549,10 @@ void session_next_request(struct session *s)
     }
     admission_clear(&s->adm);
     memset(&s->adm, 0, sizeof(s->adm));
+    if (!s->req)
+        s->req = util_xcalloc(1, sizeof(*s->req));
+    free(s->kept);
+    s->kept = NULL;
     free(s->head);
     s->head = NULL;
     free(s->npath);
@@ -778,8 +866,12 @@ void session_describe_json(const struct session *s, struct evbuffer *b)
                           s->adm.route ? strlen(s->adm.route->prefix) : 0);
     /* The normalised path (SPEC §3a), never the query: it may hold a token. */
     evbuffer_add_printf(b, ",\"path\":");
-    accesslog_json_string(b, s->have_req ? s->req.path : NULL,
-                          !s->have_req ? 0 : s->req.path_len > 1024 ? 1024 : s->req.path_len);
+    {
+        const char *path = !s->have_req ? NULL : s->req ? s->req->path
+                           : s->kept ? kept_path(s->kept) : NULL;
+        size_t plen = !path ? 0 : s->req ? s->req->path_len : s->kept->path_len;
+        accesslog_json_string(b, path, plen > 1024 ? 1024 : plen);
+    }
     evbuffer_add_printf(b, ",\"remote\":");
     accesslog_json_string(b, s->peer, strlen(s->peer));
     evbuffer_add_printf(b, ",\"sub\":");

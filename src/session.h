@@ -25,6 +25,7 @@ struct reauth_ws;
 struct gqlws;
 struct relay_layer;
 struct session;
+struct session_kept;
 
 enum session_state {
     S_HEAD,             /* reading the client's request head (handshake_timeout) */
@@ -102,7 +103,8 @@ struct session {
     char *head;                     /* the client's head, NUL-terminated copy */
     size_t head_len;
     char *npath;                    /* req.path once normalised (SPEC §3a) */
-    struct http_request req;
+    struct http_request *req;       /* the parsed head; NULL once the relay forgot it */
+    struct session_kept *kept;      /* then what the access log and /sessions still show */
     int have_req;
     struct admission adm;
 
@@ -207,6 +209,11 @@ void session_log_access(const struct session *s);
  * /sessions, X-Forwarded-For and max_connections_per_ip, whose slot moves
  * to ip: -1 when ip has none left. */
 int session_set_client(struct session *s, const char *ip);
+/* The relay runs: the request head, its parse and what only admission
+ * needed (the token, the claims' JSON) are freed. The method, path and
+ * query stay for the access log and /sessions; sub, jti and the times for
+ * revocation and expiry. */
+void session_forget_request(struct session *s);
 /* A handler that reads bev's socket itself (relay.c) reports its end of
  * file or error (what: BEV_EVENT_*) as the bufferevent would have. */
 void session_report_event(struct session *s, struct bufferevent *bev, short what);

@@ -32,7 +32,7 @@ static const struct session_ops post_ops;
 int socketio_wants_post(const struct session *s)
 {
     return s->sio && s->adm.plain_http && s->adm.route->socketio &&
-           util_strieq(s->req.method, s->req.method_len, "POST");
+           util_strieq(s->req->method, s->req->method_len, "POST");
 }
 
 /* The POST is refused. The first refusals are answered on the kept-alive
@@ -58,8 +58,8 @@ static void post_refused(struct session *s, const char *nsp, const struct verdic
     s->status = status;
     s->end_cause = v->why;
     metrics_reject(s->env->m, v->why);
-    conn = http_request_header(&s->req, "Connection");
-    if (last || s->req.version_minor == 0 ||
+    conn = http_request_header(s->req, "Connection");
+    if (last || s->req->version_minor == 0 ||
         (conn && util_list_has_token(conn->value, conn->value_len, "close"))) {
         if (s->upstream) {
             bufferevent_free(s->upstream);
@@ -98,10 +98,10 @@ static void post_fail(struct session *s, enum outcome why, int status, const cha
 void socketio_post_start(struct session *s)
 {
     struct sio_session *x = s->sio;
-    const struct http_header *cl = http_request_header(&s->req, "Content-Length");
+    const struct http_header *cl = http_request_header(s->req, "Content-Length");
     uint64_t len = 0;
 
-    if (http_request_header(&s->req, "Transfer-Encoding")) {
+    if (http_request_header(s->req, "Transfer-Encoding")) {
         post_fail(s, OC_BAD_REQUEST, 400, "bad_request", "chunked bodies are not read on socketio routes");
         return;
     }

@@ -712,7 +712,7 @@ static void relay_started(struct session *s)
     int64_t ms = s->adm.route->socketio_connect_timeout_ms;
     struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)((ms % 1000) * 1000) };
 
-    if (socketio_parse_query(s->req.query, s->req.query_len, &q, err, sizeof(err)) != 0 || q.sid)
+    if (socketio_parse_query(s->req->query, s->req->query_len, &q, err, sizeof(err)) != 0 || q.sid)
         return;
     if (!x->connect_timer)
         x->connect_timer = evtimer_new(s->env->base, connect_timeout, s);
