@@ -254,7 +254,14 @@ int64_t util_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Not time(): glibc reads it from the kernel's tick-updated coarse clock,
+ * which lags gettimeofday() by up to a tick at each second boundary, so a
+ * token could be admitted in the second after its exp + leeway and then
+ * have its expiry (armed with gettimeofday, session.c) fire at once. */
 int64_t util_wall_s(void)
 {
-    return (int64_t)time(NULL);
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
 }
