@@ -310,9 +310,9 @@ static void upstream_connected(struct session *s)
 
     /* Our 101 negotiated no extension: the backend is offered none; and
      * it is offered only the subprotocol our 101 chose. */
-    socketio_upstream_request(&s->req);
-    offer_only(&s->req, s->gql->proto);
-    if (forward_build_head(out, &s->req, s->cfg, s->adm.route, &s->adm.claims, &s->fwd) < 0) {
+    socketio_upstream_request(s->req);
+    offer_only(s->req, s->gql->proto);
+    if (forward_build_head(out, s->req, s->cfg, s->adm.route, &s->adm.claims, &s->fwd) < 0) {
         session_reject(s, OC_INTERNAL_ERROR, 500, "internal_error", "cannot build upstream request", NULL);
         return;
     }
@@ -424,8 +424,8 @@ void gqlws_proceed(struct session *s)
 
     s->gql = g;
     session_on_free(s, free_gql);
-    g->proto = choose_protocol(&s->req);
-    if (!g->proto || accept_key(&s->req, g->accept, sizeof(g->accept)) < 0) {
+    g->proto = choose_protocol(s->req);
+    if (!g->proto || accept_key(s->req, g->accept, sizeof(g->accept)) < 0) {
         session_reject(s, OC_BAD_REQUEST, 400, "bad_request", "invalid graphql-ws upgrade", NULL);
         return;
     }

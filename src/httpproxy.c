@@ -162,7 +162,7 @@ static const struct session_ops head_ops, response_ops;
 static void start(struct session *s, int reused)
 {
     struct http_exchange *hx;
-    const struct http_request *req = &s->req;
+    const struct http_request *req = s->req;
     const struct http_header *te, *cl;
     struct http_request *fw;
     struct evbuffer *sio_body;
@@ -341,7 +341,7 @@ static void send_head(struct session *s, const char *head, size_t len,
     struct evbuffer *out = c_out(s);
     const char *eol = memchr(head, '\r', len);
     size_t before = evbuffer_get_length(out), olen;
-    int cors = s->adm.route->cors && cors_origin(&s->req, &olen);
+    int cors = s->adm.route->cors && cors_origin(s->req, &olen);
 
     evbuffer_add(out, head, (size_t)(eol - head) + 2);
     for (size_t i = 0; i < r->nheaders; i++) {
@@ -361,7 +361,7 @@ static void send_head(struct session *s, const char *head, size_t len,
         evbuffer_add(out, "\r\n", 2);
     }
     if (cors)
-        cors_write_response(out, &s->req, r);
+        cors_write_response(out, s->req, r);
     if (s->hx->client_close)
         evbuffer_add(out, "Connection: close\r\n", 19);
     evbuffer_add(out, "\r\n", 2);
@@ -390,7 +390,7 @@ static int response_head(struct session *s, char *head, size_t len)
     if (r.status < 200) {
         /* 100 Continue and friends: relayed, the final head follows. An
          * HTTP/1.0 client knows no interim responses (RFC 9110 §15.2). */
-        if (s->req.version_minor == 1) {
+        if (s->req->version_minor == 1) {
             evbuffer_add(c_out(s), head, len);
             s->u2c.bytes += len;
             hx->interim_sent = 1;

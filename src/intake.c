@@ -58,20 +58,20 @@ static void reject_from_admission(struct session *s)
 static void answer_preflight(struct session *s)
 {
     struct evbuffer *out = bufferevent_get_output(s->client);
-    const struct http_header *cl = http_request_header(&s->req, "Content-Length");
-    int keep = s->req.version_minor == 1 && s->cfg->keepalive_timeout_ms > 0 &&
-               !http_request_header(&s->req, "Transfer-Encoding") &&
+    const struct http_header *cl = http_request_header(s->req, "Content-Length");
+    int keep = s->req->version_minor == 1 && s->cfg->keepalive_timeout_ms > 0 &&
+               !http_request_header(s->req, "Transfer-Encoding") &&
                (!cl || (cl->value_len == 1 && cl->value[0] == '0')) &&
                evbuffer_get_length(bufferevent_get_input(s->client)) == 0 &&
                evbuffer_get_length(out) <= s->cfg->max_header_size;
 
-    for (size_t i = 0; keep && i < s->req.nheaders; i++)
-        if (util_strieq(s->req.headers[i].name, s->req.headers[i].name_len, "Connection") &&
-            util_list_has_token(s->req.headers[i].value, s->req.headers[i].value_len, "close"))
+    for (size_t i = 0; keep && i < s->req->nheaders; i++)
+        if (util_strieq(s->req->headers[i].name, s->req->headers[i].name_len, "Connection") &&
+            util_list_has_token(s->req->headers[i].value, s->req->headers[i].value_len, "close"))
             keep = 0;
     s->status = 204;
     s->end_cause = OC_CORS_PREFLIGHT;
-    if (cors_write_preflight(out, &s->req, !keep) < 0)
+    if (cors_write_preflight(out, s->req, !keep) < 0)
         keep = 0;
     slog(LOG_DEBUG, s, "cors preflight answered, route %s", s->adm.route->prefix);
     if (!keep) {
@@ -90,7 +90,7 @@ static int client_from_header(struct session *s)
 
     if (!realip_trusted(s->cfg->real_ip_from, s->cfg->nreal_ip_from, s->conn_ip))
         return 0;
-    if (!realip_resolve(s->cfg->real_ip_from, s->cfg->nreal_ip_from, s->conn_ip, &s->req,
+    if (!realip_resolve(s->cfg->real_ip_from, s->cfg->nreal_ip_from, s->conn_ip, s->req,
                         s->cfg->real_ip_header, ip, sizeof(ip)))
         snprintf(ip, sizeof(ip), "%s", s->conn_ip);
     if (session_set_client(s, ip) < 0) {
@@ -109,12 +109,12 @@ static void head_received(struct session *s)
     int st;
 
     s->have_req = 0;
-    st = http_parse_request(s->head, s->head_len, &s->req, err, sizeof(err));
+    st = http_parse_request(s->head, s->head_len, s->req, err, sizeof(err));
     if (st == 0) {
         /* Routing, forwarding and logging all see this one reading. */
         free(s->npath);
-        s->npath = util_xmalloc(s->req.path_len + 2);
-        st = http_request_normalize(&s->req, s->npath, s->req.path_len + 2, err, sizeof(err));
+        s->npath = util_xmalloc(s->req->path_len + 2);
+        st = http_request_normalize(s->req, s->npath, s->req->path_len + 2, err, sizeof(err));
     }
     if (st) {
         slog(LOG_INFO, s, "rejected %d: %s", st, err);
@@ -126,7 +126,7 @@ static void head_received(struct session *s)
     s->have_req = 1;
     if (s->cfg->nreal_ip_from && client_from_header(s) < 0)
         return;
-    if (admit_request(s->cfg, &s->req, util_wall_s(), &s->adm)) {
+    if (admit_request(s->cfg, s->req, util_wall_s(), &s->adm)) {
         slog(LOG_INFO, s, "rejected %d %s: %s", s->adm.status, outcome_name(s->adm.reason), s->adm.desc);
         reject_from_admission(s);
         return;

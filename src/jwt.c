@@ -755,6 +755,32 @@ int jwt_claims_copy(struct jwt_claims *dst, const struct jwt_claims *src)
     return 0;
 }
 
+static int own_text(const char **text, char **owned)
+{
+    char *d;
+
+    if (!*text || *text == *owned)
+        return 0;
+    if (!(d = strdup(*text)))
+        return -1;
+    free(*owned);
+    *owned = d;
+    *text = d;
+    return 0;
+}
+
+int jwt_claims_shrink(struct jwt_claims *c)
+{
+    if (own_text(&c->sub, &c->sub_num) < 0 || own_text(&c->jti, &c->jti_num) < 0)
+        return -1;
+    json_decref(c->payload);
+    c->payload = NULL;
+    free(c->payload_raw);
+    c->payload_raw = NULL;
+    c->payload_raw_len = 0;
+    return 0;
+}
+
 int64_t jwt_expires_at(const struct jwt_claims *c, int64_t leeway)
 {
     if (!c || !c->has_exp)

@@ -88,6 +88,10 @@ int jwt_claims_copy(struct jwt_claims *dst, const struct jwt_claims *src);
 
 /* Unix second after which c is expired: exp + leeway, saturated;
  * INT64_MAX without exp (never). */
+/* A live session keeps only sub, jti and the times: sub and jti become
+ * owned copies and the payload (JSON and raw text) is freed. -1 when out
+ * of memory (the claims stay whole). */
+int jwt_claims_shrink(struct jwt_claims *c);
 int64_t jwt_expires_at(const struct jwt_claims *c, int64_t leeway);
 
 /* Route claim test: the claim equals value (string; numbers and booleans

@@ -11,6 +11,7 @@
 #include "ws.h"
 
 struct evbuffer;
+struct event;
 
 /* One direction: frames from a source buffer to a sink buffer. */
 struct pump_dir {
@@ -22,6 +23,7 @@ struct pump_dir {
     int peer_closed;                /* the source answered our close with its own */
     uint64_t bytes;                 /* bytes forwarded to the sink */
     int fd;                         /* the source's socket when it is plain TCP, else -1 */
+    struct event *rd;               /* relay.c: reads that plain source itself, or NULL */
 };
 
 /* Results of a frame hook (a layer looking at client messages). */

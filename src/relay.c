@@ -2,7 +2,17 @@
  * unmasked or copied into our own buffers; only frame headers are read, so
  * the gateway knows where it may inject a close frame and how large a
  * message is. Each direction pauses its source while its sink holds more
- * than RELAY_HIGH_WATER bytes. */
+ * than RELAY_HIGH_WATER bytes.
+ *
+ * Plain TCP sockets take a fast path, as a relayed message costs one read
+ * and one write and no change of epoll interest (the bufferevents cost an
+ * ioctl(FIONREAD) per read and an epoll_ctl on and another off per
+ * write): the relay reads such a source with its own event and readv
+ * (pump_dir.rd), and writes such a sink straight after the pump; the
+ * sink's bufferevent gets EV_WRITE only while a write would block, and
+ * drops it again once its output is empty. TLS sides stay on their
+ * bufferevents; so does a client read by a layer (socket.io, re-auth),
+ * which pauses and resumes the client's bufferevent itself. */
 #include "relay.h"
 
 #include <errno.h>
@@ -26,11 +36,13 @@
 
 /* libevent 2.1 reads at most 4096 bytes per readable event and, by
  * default, writes at most 16 KiB per writable event: a 64 KiB message cost
- * 16 wakeups with an ioctl and a read each. When a plain TCP source's read
- * filled 4 KiB, relay_pump takes what else the socket holds straight into
- * the input buffer's chains, up to READ_MORE_MAX per pump, and writes go
- * out in up to RELAY_HIGH_WATER bytes per writev. TLS sources keep the
- * bufferevent's own reads (records are decrypted by OpenSSL). */
+ * 16 wakeups with an ioctl and a read each. A plain TCP source is read
+ * READ_FIRST bytes first and, when that filled, READ_MORE_STEP at a time,
+ * up to READ_MORE_MAX per wakeup (read_more does the same after a read of
+ * a bufferevent's that filled 4 KiB), and writes go out in up to
+ * RELAY_HIGH_WATER bytes per writev. TLS sources keep the bufferevent's
+ * own reads (records are decrypted by OpenSSL). */
+#define READ_FIRST 4096
 #define READ_MORE_STEP (64 * 1024)
 #define READ_MORE_MAX (128 * 1024)
 
@@ -44,7 +56,68 @@ static struct bufferevent *dir_sink(struct session *s, struct pump_dir *d)
     return d == &s->c2u ? s->upstream : s->client;
 }
 
+/* The socket a side is written to when it is plain TCP, else -1. */
+static int sink_fd(struct session *s, struct pump_dir *d)
+{
+    return d == &s->c2u ? s->u2c.fd : s->c2u.fd;
+}
+
+static int relaying(const struct session *s)
+{
+    return s->state == S_RELAY || s->state == S_CLOSING;
+}
+
+static void read_off(struct session *s, struct pump_dir *d)
+{
+    if (d->rd)
+        event_del(d->rd);
+    else
+        bufferevent_disable(dir_source(s, d), EV_READ);
+}
+
+static void read_on(struct session *s, struct pump_dir *d)
+{
+    if (d->rd)
+        event_add(d->rd, NULL);
+    else
+        bufferevent_enable(dir_source(s, d), EV_READ);
+}
+
 static const struct session_ops relay_ops, closing_ops;
+static void on_client_readable(evutil_socket_t fd, short what, void *arg);
+static void on_up_readable(evutil_socket_t fd, short what, void *arg);
+
+/* The direction's source is read by the relay itself when it is plain
+ * TCP (and, for the client, no layer reads it), else by its bufferevent.
+ * The relay's event is added before the bufferevent's is taken away, so
+ * that the socket's epoll interest never changes. */
+static void source_on(struct session *s, struct pump_dir *d)
+{
+    struct bufferevent *src = dir_source(s, d);
+
+    if (d->fd >= 0 && !(d == &s->c2u && s->layer))
+        d->rd = event_new(s->env->base, d->fd, EV_READ | EV_PERSIST,
+                          d == &s->c2u ? on_client_readable : on_up_readable, s);
+    if (d->rd && event_add(d->rd, NULL) == 0) {
+        bufferevent_disable(src, EV_READ);
+        return;
+    }
+    if (d->rd)
+        event_free(d->rd);
+    d->rd = NULL;
+    bufferevent_enable(src, EV_READ);
+}
+
+/* A plain sink is written straight after the pump (relay_flush), what
+ * is still queued (the 101) included; its bufferevent writes only what a
+ * write left. */
+static void sink_on(struct bufferevent *bev, int fd)
+{
+    if (fd >= 0)
+        bufferevent_disable(bev, EV_WRITE);
+    else
+        bufferevent_enable(bev, EV_WRITE);
+}
 
 void relay_start(struct session *s)
 {
@@ -64,13 +137,19 @@ void relay_start(struct session *s)
     bufferevent_setwatermark(s->upstream, EV_READ, 0, RELAY_HIGH_WATER);
     bufferevent_setwatermark(s->client, EV_WRITE, RELAY_LOW_WATER, 0);
     bufferevent_setwatermark(s->upstream, EV_WRITE, RELAY_LOW_WATER, 0);
-    bufferevent_enable(s->client, EV_READ | EV_WRITE);
-    bufferevent_enable(s->upstream, EV_READ | EV_WRITE);
+    source_on(s, &s->c2u);
+    source_on(s, &s->u2c);
+    sink_on(s->client, s->c2u.fd);
+    sink_on(s->upstream, s->u2c.fd);
     evtimer_del(s->timer);
     if (s->cfg->idle_timeout_ms > 0)
         session_arm(s, s->cfg->idle_timeout_ms);
     if (s->layer && s->layer->started)
         s->layer->started(s);
+    /* A plain relay needs nothing more of the request; layers and the
+     * graphql-ws handler may still read it. */
+    if (!s->layer && !s->sio && !s->reauth && !s->gql)
+        session_forget_request(s);
     /* Either side may already have sent frames behind the heads. */
     relay_pump(s, &s->c2u);
     if (s->state == S_RELAY)
@@ -133,7 +212,8 @@ static void read_more(struct pump_dir *d, struct evbuffer *in, struct evbuffer *
 {
     size_t got = 0, have = evbuffer_get_length(in);
 
-    if (d->fd < 0 || d->paused || have < 4096 || evbuffer_get_length(out) >= RELAY_HIGH_WATER)
+    if (d->fd < 0 || d->rd || d->paused || have < 4096 ||
+        evbuffer_get_length(out) >= RELAY_HIGH_WATER)
         return;
     /* A socket bufferevent keeps the end of its input frozen between its
      * own reads; thaw it for ours. */
@@ -212,7 +292,52 @@ static enum outcome bad_frame_cause(int code)
     return code == 1009 ? OC_MESSAGE_TOO_BIG : code == 1008 ? OC_POLICY_VIOLATION : OC_PROTOCOL_ERROR;
 }
 
+/* A plain sink's output goes out now; the bufferevent writes (and
+ * watches for writability) only what the socket did not take, and
+ * reports a write error itself. What the write callback does once the
+ * output drained (relay_resume) is done here when it all went. */
+static void flush_sink(struct session *s, struct pump_dir *d)
+{
+    struct bufferevent *sink = dir_sink(s, d);
+    struct evbuffer *out;
+    int fd = sink_fd(s, d);
+
+    if (fd < 0 || !sink || !relaying(s) || (bufferevent_get_enabled(sink) & EV_WRITE))
+        return;
+    out = bufferevent_get_output(sink);
+    if (evbuffer_get_length(out) == 0)
+        return;
+    /* A socket bufferevent keeps the start of its output frozen between
+     * its own writes; thaw it for ours. */
+    evbuffer_unfreeze(out, 1);
+    evbuffer_write(out, fd);
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out)) {
+        bufferevent_enable(sink, EV_WRITE);
+        return;
+    }
+    if (d->paused || (d == &s->u2c && s->layer))
+        relay_resume(s, d);
+}
+
+/* After the outermost pump: both plain sinks are written. */
+static void relay_flush(struct session *s)
+{
+    flush_sink(s, &s->c2u);
+    flush_sink(s, &s->u2c);
+}
+
+static void pump_dir_frames(struct session *s, struct pump_dir *d);
+
 void relay_pump(struct session *s, struct pump_dir *d)
+{
+    s->relay_depth++;
+    pump_dir_frames(s, d);
+    if (--s->relay_depth == 0)
+        relay_flush(s);
+}
+
+static void pump_dir_frames(struct session *s, struct pump_dir *d)
 {
     struct bufferevent *src = dir_source(s, d), *sink = dir_sink(s, d);
     struct evbuffer *in, *out;
@@ -235,7 +360,7 @@ void relay_pump(struct session *s, struct pump_dir *d)
         if (st == PUMP_STOPPED)
             return;
         if (st == PUMP_FULL)
-            bufferevent_disable(src, EV_READ);
+            read_off(s, d);
         if (st == PUMP_BAD_HEADER) {
             if (d == &s->c2u && close_begin(s, 1002, "protocol error", OC_PROTOCOL_ERROR) == 0) {
                 maybe_inject(s, d);
@@ -276,7 +401,7 @@ void relay_resume(struct session *s, struct pump_dir *d)
     if (!d->paused || !src)
         return;
     d->paused = 0;
-    bufferevent_enable(src, EV_READ);
+    read_on(s, d);
     relay_pump(s, d);
 }
 
@@ -322,8 +447,110 @@ void relay_response(struct session *s)
 
 static void client_read(struct session *s) { relay_pump(s, &s->c2u); }
 static void up_read(struct session *s) { relay_pump(s, &s->u2c); }
-static void client_write(struct session *s) { relay_resume(s, &s->u2c); }
-static void up_write(struct session *s) { relay_resume(s, &s->c2u); }
+
+/* The sink's bufferevent wrote (EV_WRITE was on because a write would
+ * have blocked): once its output is empty, the relay writes it again. */
+static void sink_written(struct session *s, struct pump_dir *d)
+{
+    struct bufferevent *sink = dir_sink(s, d);
+
+    relay_resume(s, d);
+    if (relaying(s) && sink && sink_fd(s, d) >= 0 &&
+        evbuffer_get_length(bufferevent_get_output(sink)) == 0)
+        bufferevent_disable(sink, EV_WRITE);
+}
+
+static void client_write(struct session *s) { sink_written(s, &s->u2c); }
+static void up_write(struct session *s) { sink_written(s, &s->c2u); }
+
+/* Reads a plain source without asking the socket how much it holds:
+ * READ_FIRST bytes, and more while the reads fill, within the source's
+ * share of the buffer. 1: data (or nothing yet), 0: end of file, -1: an
+ * error. */
+static int read_source(struct evbuffer *in, int fd)
+{
+    size_t got = 0, step = READ_FIRST;
+
+    for (;;) {
+        struct evbuffer_iovec vec[2];
+        struct iovec iov[2];
+        size_t have = evbuffer_get_length(in), room = 0, want;
+        ssize_t r;
+        int nv;
+
+        if (have >= RELAY_HIGH_WATER || got >= READ_MORE_MAX)
+            return 1;
+        want = RELAY_HIGH_WATER - have < step ? RELAY_HIGH_WATER - have : step;
+        nv = evbuffer_reserve_space(in, (ev_ssize_t)want, vec, 2);
+        if (nv <= 0)
+            return -1;
+        for (int i = 0; i < nv; i++) {
+            iov[i].iov_base = vec[i].iov_base;
+            iov[i].iov_len = vec[i].iov_len;
+            room += vec[i].iov_len;
+        }
+        do
+            r = readv(fd, iov, nv);
+        while (r < 0 && errno == EINTR);
+        if (r < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
+        if (r == 0)
+            return got ? 1 : 0;     /* the end of file is read again next time */
+        size_t left = (size_t)r;
+        int used = 0;
+        for (; used < nv && left > 0; used++) {
+            if (vec[used].iov_len > left)
+                vec[used].iov_len = left;
+            left -= vec[used].iov_len;
+        }
+        evbuffer_commit_space(in, vec, used);
+        got += (size_t)r;
+        if ((size_t)r < room)
+            return 1;               /* the socket is empty */
+        step = READ_MORE_STEP;
+    }
+}
+
+static void readable(struct session *s, struct pump_dir *d)
+{
+    struct bufferevent *src = dir_source(s, d);
+    struct evbuffer *in;
+    int r;
+
+    if (!relaying(s) || !src) {
+        /* The relay is over: the core's bufferevents take the socket back. */
+        event_del(d->rd);
+        return;
+    }
+    in = bufferevent_get_input(src);
+    evbuffer_unfreeze(in, 0);
+    r = read_source(in, d->fd);
+    evbuffer_freeze(in, 0);
+    relay_pump(s, d);
+    if (r <= 0 && relaying(s)) {
+        /* As the bufferevent would: reading stops, the handler hears it. */
+        event_del(d->rd);
+        session_report_event(s, src, BEV_EVENT_READING | (r < 0 ? BEV_EVENT_ERROR : BEV_EVENT_EOF));
+    }
+}
+
+static void on_client_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct session *s = arg;
+
+    (void)fd;
+    (void)what;
+    readable(s, &s->c2u);
+}
+
+static void on_up_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct session *s = arg;
+
+    (void)fd;
+    (void)what;
+    readable(s, &s->u2c);
+}
 
 static void client_event(struct session *s, short what)
 {

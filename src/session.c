@@ -104,6 +104,8 @@ static struct session *session_create(struct session_env *env, struct config *cf
     struct session *s = util_xcalloc(1, sizeof(*s));
     int one = 1;
 
+    s->req = util_xcalloc(1, sizeof(*s->req));
+
     (void)salen;
     s->env = env;
     s->cfg = cfg;
@@ -141,6 +143,7 @@ static struct session *session_create(struct session_env *env, struct config *cf
         if (s->timer)
             event_free(s->timer);
         config_unref(cfg);
+        free(s->req);
         free(s);
         return NULL;
     }
@@ -197,6 +200,11 @@ static void session_free(struct session *s)
     revoke_untrack(s->env->rv, &s->rv);
     if (s->expiry)
         event_free(s->expiry);
+    /* The relay's own read events, before their sockets close. */
+    if (s->c2u.rd)
+        event_free(s->c2u.rd);
+    if (s->u2c.rd)
+        event_free(s->u2c.rd);
     if (s->client)
         bufferevent_free(s->client);
     if (s->upstream)
@@ -205,6 +213,8 @@ static void session_free(struct session *s)
     admission_clear(&s->adm);
     free(s->head);
     free(s->npath);
+    free(s->req);
+    free(s->kept);
     for (int i = s->ncleanups - 1; i >= 0; i--)
         s->cleanups[i](s);
     if (s->prev)
@@ -241,16 +251,99 @@ static void session_kill(struct session *s)
         bufferevent_disable(s->client, EV_READ | EV_WRITE);
     if (s->upstream)
         bufferevent_disable(s->upstream, EV_READ | EV_WRITE);
+    if (s->c2u.rd)
+        event_del(s->c2u.rd);
+    if (s->u2c.rd)
+        event_del(s->u2c.rd);
     session_log_access(s);
     evtimer_del(s->timer);
     session_arm(s, 0);
 }
 
+/* The request's method, path and query, kept in one block once the head
+ * is gone (session_forget_request). */
+struct session_kept {
+    size_t method_len, path_len, query_len;
+    int has_query;
+    char text[];                    /* method, path, query, each NUL-terminated */
+};
+
+static const char *kept_method(const struct session_kept *k) { return k->text; }
+static const char *kept_path(const struct session_kept *k) { return k->text + k->method_len + 1; }
+static const char *kept_query(const struct session_kept *k)
+{
+    return k->has_query ? k->text + k->method_len + k->path_len + 2 : NULL;
+}
+
+void session_forget_request(struct session *s)
+{
+    const struct http_request *r = s->req;
+    struct session_kept *k;
+    char *p;
+
+    if (!r || !s->have_req)
+        return;
+    if (s->adm.have_claims) {
+        /* The revocation index holds the claims' sub and jti: it lets go
+         * of them while they move. */
+        int tracked = s->rv.tracked;
+        int shrunk;
+
+        revoke_untrack(s->env->rv, &s->rv);
+        shrunk = jwt_claims_shrink(&s->adm.claims);
+        s->rv.jti = s->adm.claims.jti;
+        s->rv.sub = s->adm.claims.sub;
+        if (tracked)
+            revoke_track(s->env->rv, &s->rv);
+        if (shrunk < 0)
+            return;
+    }
+    k = malloc(sizeof(*k) + r->method_len + r->path_len + (r->query ? r->query_len : 0) + 3);
+    if (!k)
+        return;
+    k->method_len = r->method_len;
+    k->path_len = r->path_len;
+    k->has_query = r->query != NULL;
+    k->query_len = r->query ? r->query_len : 0;
+    p = k->text;
+    memcpy(p, r->method, r->method_len);
+    p[r->method_len] = 0;
+    p += r->method_len + 1;
+    memcpy(p, r->path, r->path_len);
+    p[r->path_len] = 0;
+    p += r->path_len + 1;
+    if (r->query)
+        memcpy(p, r->query, r->query_len);
+    p[k->query_len] = 0;
+    s->kept = k;
+    free(s->req);
+    s->req = NULL;
+    free(s->head);
+    s->head = NULL;
+    s->head_len = 0;
+    free(s->npath);
+    s->npath = NULL;
+    token_found_clear(&s->adm.token);
+}
+
 void session_log_access(const struct session *s)
 {
+    struct http_request kr;
+    const struct http_request *req = s->have_req ? s->req : NULL;
+
+    if (s->have_req && !req && s->kept) {
+        memset(&kr, 0, sizeof(kr));
+        kr.method = kept_method(s->kept);
+        kr.method_len = s->kept->method_len;
+        kr.path = kept_path(s->kept);
+        kr.path_len = s->kept->path_len;
+        kr.query = kept_query(s->kept);
+        kr.query_len = s->kept->query_len;
+        req = &kr;
+    }
     struct access_record a = {
         .peer = s->peer,
-        .req = s->have_req ? &s->req : NULL,
+        .req = req,
         .route = s->adm.route ? s->adm.route->prefix : NULL,
         .status = s->status,
         .reason = outcome_name(s->end_cause),
@@ -366,20 +459,29 @@ static int side_flushed(struct bufferevent *bev)
     return !bev || evbuffer_get_length(bufferevent_get_output(bev)) == 0;
 }
 
-/* Output written: half-close and keep reading (and dropping) until the
- * peer closes, so unread input never turns our last bytes into an RST.
- * Over TLS the half-close is a close_notify. */
-static void side_linger(struct session *s, struct bufferevent *bev, int *done)
+/* Output written: half-close (once) and keep reading (and dropping)
+ * until the peer closes, so unread input never turns our last bytes into
+ * an RST. A plain peer whose end of file was already read has nothing
+ * more to send: that side is done once half-closed. Over TLS the
+ * half-close is a close_notify. */
+static void side_linger(struct bufferevent *bev, int *done, unsigned char *shut, int eof)
 {
     if (*done || !bev)
         return;
     if (!side_flushed(bev))
         return;
-    if (!tls_close_notify(bev))
-        shutdown(bufferevent_getfd(bev), SHUT_WR);
+    if (!*shut) {
+        *shut = 1;
+        if (!tls_close_notify(bev)) {
+            shutdown(bufferevent_getfd(bev), SHUT_WR);
+            if (eof) {
+                *done = 1;
+                return;
+            }
+        }
+    }
     evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
     bufferevent_enable(bev, EV_READ);
-    (void)s;
 }
 
 static void finish_check(struct session *s)
@@ -390,12 +492,12 @@ static void finish_check(struct session *s)
         s->client_done = 1;
     if (!s->upstream)
         s->upstream_done = 1;
+    side_linger(s->client, &s->client_done, &s->client_shut, s->client_eof);
+    side_linger(s->upstream, &s->upstream_done, &s->upstream_shut, s->upstream_eof);
     if (s->client_done && s->upstream_done) {
         session_kill(s);
         return;
     }
-    side_linger(s, s->client, &s->client_done);
-    side_linger(s, s->upstream, &s->upstream_done);
     if (!s->lingering && side_flushed(s->client) && side_flushed(s->upstream)) {
         /* Everything is out; the peers get a short while to close. */
         s->lingering = 1;
@@ -409,17 +511,21 @@ static void session_finish(struct session *s)
     if (s->state == S_DEAD || s->state == S_FLUSH)
         return;
     session_enter(s, S_FLUSH, &flush_ops);
+    /* A side with nothing queued is not watched for writability: it is
+     * half-closed at once (finish_check). */
     if (s->client) {
         bufferevent_disable(s->client, EV_READ);
         bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
         bufferevent_setwatermark(s->client, EV_READ, 0, 0);
-        bufferevent_enable(s->client, EV_WRITE);
+        if (!side_flushed(s->client))
+            bufferevent_enable(s->client, EV_WRITE);
     }
     if (s->upstream) {
         bufferevent_disable(s->upstream, EV_READ);
         bufferevent_setwatermark(s->upstream, EV_WRITE, 0, 0);
         bufferevent_setwatermark(s->upstream, EV_READ, 0, 0);
-        bufferevent_enable(s->upstream, EV_WRITE);
+        if (!side_flushed(s->upstream))
+            bufferevent_enable(s->upstream, EV_WRITE);
     }
     session_arm(s, FLUSH_WAIT_MS);
     finish_check(s);
@@ -443,6 +549,10 @@ void session_next_request(struct session *s)
     }
     admission_clear(&s->adm);
     memset(&s->adm, 0, sizeof(s->adm));
+    if (!s->req)
+        s->req = util_xcalloc(1, sizeof(*s->req));
+    free(s->kept);
+    s->kept = NULL;
     free(s->head);
     s->head = NULL;
     free(s->npath);
@@ -502,6 +612,7 @@ void session_revoked_reject(struct session *s)
 void session_attach_upstream(struct session *s, struct bufferevent *bev)
 {
     s->upstream = bev;
+    s->upstream_eof = 0;
     bufferevent_setcb(bev, on_up_read, on_up_write, on_up_event, s);
 }
 
@@ -665,6 +776,8 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
     }
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
         return;
+    if (what & BEV_EVENT_EOF)
+        s->client_eof = 1;
     if (s->ops->client_event) {
         s->ops->client_event(s, what);
         return;
@@ -679,6 +792,8 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     struct session *s = arg;
 
     (void)bev;
+    if (what & BEV_EVENT_EOF)
+        s->upstream_eof = 1;
     if (s->ops->up_event) {
         s->ops->up_event(s, what);
         return;
@@ -707,6 +822,14 @@ static void on_revoked(struct revoke_entry *e)
 
     if (s->ops->revoked)
         s->ops->revoked(s);
+}
+
+void session_report_event(struct session *s, struct bufferevent *bev, short what)
+{
+    if (bev == s->client)
+        on_client_event(bev, what, s);
+    else if (bev == s->upstream)
+        on_up_event(bev, what, s);
 }
 
 void session_shutdown(struct session *s, int code, const char *reason)
@@ -743,8 +866,12 @@ void session_describe_json(const struct session *s, struct evbuffer *b)
                           s->adm.route ? strlen(s->adm.route->prefix) : 0);
     /* The normalised path (SPEC §3a), never the query: it may hold a token. */
     evbuffer_add_printf(b, ",\"path\":");
-    accesslog_json_string(b, s->have_req ? s->req.path : NULL,
-                          !s->have_req ? 0 : s->req.path_len > 1024 ? 1024 : s->req.path_len);
+    {
+        const char *path = !s->have_req ? NULL : s->req ? s->req->path
+                           : s->kept ? kept_path(s->kept) : NULL;
+        size_t plen = !path ? 0 : s->req ? s->req->path_len : s->kept->path_len;
+        accesslog_json_string(b, path, plen > 1024 ? 1024 : plen);
+    }
     evbuffer_add_printf(b, ",\"remote\":");
     accesslog_json_string(b, s->peer, strlen(s->peer));
     evbuffer_add_printf(b, ",\"sub\":");

@@ -25,6 +25,7 @@ struct reauth_ws;
 struct gqlws;
 struct relay_layer;
 struct session;
+struct session_kept;
 
 enum session_state {
     S_HEAD,             /* reading the client's request head (handshake_timeout) */
@@ -102,7 +103,8 @@ struct session {
     char *head;                     /* the client's head, NUL-terminated copy */
     size_t head_len;
     char *npath;                    /* req.path once normalised (SPEC §3a) */
-    struct http_request req;
+    struct http_request *req;       /* the parsed head; NULL once the relay forgot it */
+    struct session_kept *kept;      /* then what the access log and /sessions still show */
     int have_req;
     struct admission adm;
 
@@ -112,6 +114,7 @@ struct session {
     int64_t resp_left;              /* S_RESPONSE body bytes left, -1 until EOF */
 
     struct pump_dir c2u, u2c;       /* relay.c: client to backend, backend to client */
+    int relay_depth;                /* relay.c: relay_pump calls under way */
     const char *close_reason;       /* text of the close we injected */
     int close_code;                 /* code of the close we injected, or seen relayed */
     enum outcome end_cause;         /* why it ended (the first cause given wins) */
@@ -135,6 +138,8 @@ struct session {
     const struct relay_layer *layer; /* reads client messages inside the relay, or NULL */
 
     int client_done, upstream_done; /* S_FLUSH: this side is fully closed */
+    unsigned char client_shut, upstream_shut; /* S_FLUSH: our half-close is sent */
+    unsigned char client_eof, upstream_eof;   /* that peer's end of file was read */
     int lingering;                  /* S_FLUSH: all written, waiting for the peers' FIN */
     int64_t started_ms, last_activity_ms;
     int tls;                        /* accepted on a "tls" listener */
@@ -204,6 +209,14 @@ void session_log_access(const struct session *s);
  * /sessions, X-Forwarded-For and max_connections_per_ip, whose slot moves
  * to ip: -1 when ip has none left. */
 int session_set_client(struct session *s, const char *ip);
+/* The relay runs: the request head, its parse and what only admission
+ * needed (the token, the claims' JSON) are freed. The method, path and
+ * query stay for the access log and /sessions; sub, jti and the times for
+ * revocation and expiry. */
+void session_forget_request(struct session *s);
+/* A handler that reads bev's socket itself (relay.c) reports its end of
+ * file or error (what: BEV_EVENT_*) as the bufferevent would have. */
+void session_report_event(struct session *s, struct bufferevent *bev, short what);
 /* Drops the session without any goodbye (forced shutdown). */
 void session_abort(struct session *s);
 

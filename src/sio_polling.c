@@ -40,7 +40,7 @@ static const char *request_sid(const struct session *s, size_t *len)
     char err[128];
 
     if (!s->adm.route || !s->adm.route->socketio ||
-        socketio_parse_query(s->req.query, s->req.query_len, &q, err, sizeof(err)) != 0)
+        socketio_parse_query(s->req->query, s->req->query_len, &q, err, sizeof(err)) != 0)
         return NULL;
     *len = q.sid_len;
     return q.sid;
@@ -49,7 +49,7 @@ static const char *request_sid(const struct session *s, size_t *len)
 int socketio_wants_post(const struct session *s)
 {
     return s->sio && s->adm.plain_http && s->adm.route->socketio &&
-           util_strieq(s->req.method, s->req.method_len, "POST");
+           util_strieq(s->req->method, s->req->method_len, "POST");
 }
 
 /* The POST is refused. The first refusals are answered on the kept-alive
@@ -75,8 +75,8 @@ static void post_refused(struct session *s, const char *nsp, const struct verdic
     s->status = status;
     s->end_cause = v->why;
     metrics_reject(s->env->m, v->why);
-    conn = http_request_header(&s->req, "Connection");
-    if (last || s->req.version_minor == 0 ||
+    conn = http_request_header(s->req, "Connection");
+    if (last || s->req->version_minor == 0 ||
         (conn && util_list_has_token(conn->value, conn->value_len, "close"))) {
         if (s->upstream) {
             bufferevent_free(s->upstream);
@@ -115,10 +115,10 @@ static void post_fail(struct session *s, enum outcome why, int status, const cha
 void socketio_post_start(struct session *s)
 {
     struct sio_session *x = s->sio;
-    const struct http_header *cl = http_request_header(&s->req, "Content-Length");
+    const struct http_header *cl = http_request_header(s->req, "Content-Length");
     uint64_t len = 0;
 
-    if (http_request_header(&s->req, "Transfer-Encoding")) {
+    if (http_request_header(s->req, "Transfer-Encoding")) {
         post_fail(s, OC_BAD_REQUEST, 400, "bad_request", "chunked bodies are not read on socketio routes");
         return;
     }
@@ -427,7 +427,7 @@ static void answer_ended(struct session *s, const struct siosid_info *info)
     struct evbuffer *out = bufferevent_get_output(s->client);
     char extra[200];
 
-    if (!util_strieq(s->req.method, s->req.method_len, "GET") || !s->adm.plain_http) {
+    if (!util_strieq(s->req->method, s->req->method_len, "GET") || !s->adm.plain_http) {
         snprintf(extra, sizeof(extra),
                  "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", "
                  "error_description=\"%s\"", ended_desc(info->end_cause));
@@ -444,7 +444,7 @@ static void answer_ended(struct session *s, const struct siosid_info *info)
     if (s->adm.route->cors) {
         struct http_response none;
         memset(&none, 0, sizeof(none));
-        cors_write_response(out, &s->req, &none);
+        cors_write_response(out, s->req, &none);
     }
     evbuffer_add_printf(out, "Connection: close\r\n\r\n");
     evbuffer_add(out, info->goodbye, info->goodbye_len);
@@ -464,7 +464,7 @@ int socketio_poll_admit(struct session *s)
         return 0;
     st = siosid_get(sid, len, &info, 1);
     if (st == SIOSID_UNKNOWN && s->adm.plain_http &&
-        util_strieq(s->req.method, s->req.method_len, "POST"))
+        util_strieq(s->req->method, s->req->method_len, "POST"))
         return 0;   /* its CONNECTs are checked; one the backend accepts enters the sid */
     if (st == SIOSID_UNKNOWN) {
         /* Not opened through this gateway, or forgotten: nothing here
@@ -559,9 +559,9 @@ int socketio_poll_response(struct session *s, int status)
             int rc = -1;
 
             memset(&o, 0, sizeof(o));
-            if (s->req.path_len < sizeof(path)) {
-                memcpy(path, s->req.path, s->req.path_len);
-                path[s->req.path_len] = '\0';
+            if (s->req->path_len < sizeof(path)) {
+                memcpy(path, s->req->path, s->req->path_len);
+                path[s->req->path_len] = '\0';
                 o.cfg = s->cfg;
                 o.route = s->adm.route;
                 o.upstream = s->adm.route->nupstreams
@@ -587,8 +587,8 @@ int socketio_poll_opening(const struct session *s)
     char err[128];
 
     if (!s->adm.route || !s->adm.route->socketio || !s->adm.plain_http ||
-        !util_strieq(s->req.method, s->req.method_len, "GET") ||
-        socketio_parse_query(s->req.query, s->req.query_len, &q, err, sizeof(err)) != 0)
+        !util_strieq(s->req->method, s->req->method_len, "GET") ||
+        socketio_parse_query(s->req->query, s->req->query_len, &q, err, sizeof(err)) != 0)
         return 0;
     return !q.sid && q.transport && q.transport_len == 7 && memcmp(q.transport, "polling", 7) == 0;
 }
@@ -619,12 +619,12 @@ int socketio_poll_opened(struct session *s, const char *body, size_t len)
     sidv = json_is_object(open) ? json_object_get(open, "sid") : NULL;
     if (!json_is_string(sidv) ||
         !siosid_valid(json_string_value(sidv), json_string_length(sidv)) ||
-        s->req.path_len >= sizeof(path)) {
+        s->req->path_len >= sizeof(path)) {
         json_decref(open);
         return -1;
     }
-    memcpy(path, s->req.path, s->req.path_len);
-    path[s->req.path_len] = '\0';
+    memcpy(path, s->req->path, s->req->path_len);
+    path[s->req->path_len] = '\0';
     memset(&o, 0, sizeof(o));
     o.cfg = s->cfg;
     o.route = s->adm.route;
@@ -652,7 +652,7 @@ struct evbuffer *socketio_poll_prepend(struct session *s, uint64_t body_len)
     const char *sid;
     char *q;
 
-    if (!s->adm.sid_bound || !util_strieq(s->req.method, s->req.method_len, "GET") ||
+    if (!s->adm.sid_bound || !util_strieq(s->req->method, s->req->method_len, "GET") ||
         !(sid = request_sid(s, &sl)) || !(q = siosid_take_queued(sid, sl, &n)))
         return NULL;
     b = evbuffer_new();

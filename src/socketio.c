@@ -733,7 +733,7 @@ static void upgrade_packet(struct session *s)
     char err[128], *slot = NULL;
 
     x->upgrade_due = 0;
-    if (socketio_parse_query(s->req.query, s->req.query_len, &q, err, sizeof(err)) != 0 || !q.sid)
+    if (socketio_parse_query(s->req->query, s->req->query_len, &q, err, sizeof(err)) != 0 || !q.sid)
         return;
     st = siosid_get(q.sid, q.sid_len, &info, !s->adm.have_claims);
     if (st == SIOSID_ENDED) {
@@ -775,7 +775,7 @@ static void relay_started(struct session *s)
     int64_t ms = s->adm.route->socketio_connect_timeout_ms;
     struct timeval tv;
 
-    if (socketio_parse_query(s->req.query, s->req.query_len, &q, err, sizeof(err)) != 0)
+    if (socketio_parse_query(s->req->query, s->req->query_len, &q, err, sizeof(err)) != 0)
         return;
     if (q.sid) {
         /* The upgrade of a polling session. Bound already: this session

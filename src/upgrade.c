@@ -145,8 +145,8 @@ static void upgrade_connected(struct session *s)
     struct evbuffer *out = bufferevent_get_output(s->upstream);
 
     if (s->sio || s->adm.route->reauth)
-        socketio_upstream_request(&s->req);
-    if (forward_build_head(out, &s->req, s->cfg, s->adm.route,
+        socketio_upstream_request(s->req);
+    if (forward_build_head(out, s->req, s->cfg, s->adm.route,
                            s->adm.have_claims ? &s->adm.claims : NULL, &s->fwd) < 0) {
         session_reject(s, OC_INTERNAL_ERROR, 500, "internal_error", "cannot build upstream request", NULL);
         return;

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,36 +16,49 @@ static const char b64url_chars[] =
 static const char b64_chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static int b64_value(unsigned char c, int url)
+/* Character values for both alphabets, built once: 0-63, 64 for a
+ * character of neither. A table lookup per character instead of a chain
+ * of range tests: every handshake decodes its token's three segments. */
+static unsigned char b64_table[2][256];
+static pthread_once_t b64_once = PTHREAD_ONCE_INIT;
+
+static void b64_init(void)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (url) {
-        if (c == '-') return 62;
-        if (c == '_') return 63;
-    } else {
-        if (c == '+') return 62;
-        if (c == '/') return 63;
+    memset(b64_table, 64, sizeof(b64_table));
+    for (int i = 0; i < 64; i++) {
+        b64_table[0][(unsigned char)b64_chars[i]] = (unsigned char)i;
+        b64_table[1][(unsigned char)b64url_chars[i]] = (unsigned char)i;
     }
-    return -1;
 }
 
 /* Decodes len characters of unpadded input; rejects a dangling single
  * character and non-zero trailing bits so every token has one encoding. */
 static long b64_decode_core(const char *in, size_t len, unsigned char *out, int url)
 {
-    size_t o = 0, i;
+    const unsigned char *tab;
+    const unsigned char *p = (const unsigned char *)in;
+    size_t o = 0, i = 0;
     unsigned acc = 0;
     int bits = 0;
 
     if (len % 4 == 1)
         return -1;
-    for (i = 0; i < len; i++) {
-        int v = b64_value((unsigned char)in[i], url);
-        if (v < 0)
+    pthread_once(&b64_once, b64_init);
+    tab = b64_table[url ? 1 : 0];
+    for (; i + 4 <= len; i += 4) {
+        unsigned a = tab[p[i]], b = tab[p[i + 1]], c = tab[p[i + 2]], d = tab[p[i + 3]];
+        if ((a | b | c | d) & 64)
             return -1;
-        acc = (acc << 6) | (unsigned)v;
+        unsigned v = a << 18 | b << 12 | c << 6 | d;
+        out[o++] = (unsigned char)(v >> 16);
+        out[o++] = (unsigned char)(v >> 8);
+        out[o++] = (unsigned char)v;
+    }
+    for (; i < len; i++) {
+        unsigned v = tab[p[i]];
+        if (v & 64)
+            return -1;
+        acc = (acc << 6) | v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
@@ -240,7 +254,14 @@ int64_t util_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Not time(): glibc reads it from the kernel's tick-updated coarse clock,
+ * which lags gettimeofday() by up to a tick at each second boundary, so a
+ * token could be admitted in the second after its exp + leeway and then
+ * have its expiry (armed with gettimeofday, session.c) fire at once. */
 int64_t util_wall_s(void)
 {
-    return (int64_t)time(NULL);
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
 }
