@@ -94,6 +94,9 @@ struct session {
     struct bufferevent *client;
     struct bufferevent *upstream;
     struct event *timer;            /* the one deadline of the current state */
+    struct event *crd;              /* a plain client read by the core itself: the first
+                                     * head, then parked until the relay, and the linger */
+    struct event *urd;              /* a plain upstream's linger read */
     char peer[64];                  /* "ip:port" */
     char peer_ip[48];
     char conn_ip[48];               /* the connection's (or its PROXY header's) address;
@@ -217,6 +220,10 @@ void session_forget_request(struct session *s);
 /* A handler that reads bev's socket itself (relay.c) reports its end of
  * file or error (what: BEV_EVENT_*) as the bufferevent would have. */
 void session_report_event(struct session *s, struct bufferevent *bev, short what);
+/* The client's reads go (back) to its bufferevent: the core's own reader
+ * of a plain client's first head stops. The relay calls it once its own
+ * event watches the socket, the intake for any other handler. */
+void session_release_client_read(struct session *s);
 /* Drops the session without any goodbye (forced shutdown). */
 void session_abort(struct session *s);
 
