@@ -143,6 +143,7 @@ void relay_start(struct session *s)
     /* The client's socket is watched by the relay now: the core's parked
      * reader of the head goes without a change of epoll interest. */
     session_release_client_read(s);
+    session_release_upstream_read(s);
     sink_on(s->client, s->c2u.fd);
     sink_on(s->upstream, s->u2c.fd);
     evtimer_del(s->timer);

@@ -31,13 +31,11 @@
 #include "connlimit.h"
 #include "metrics.h"
 #include "realip.h"
-#include "sockread.h"
 #include "util.h"
 #include "ws.h"
 
 #define FLUSH_WAIT_MS 5000      /* how long the last bytes may take to leave */
 #define LINGER_MS 1000          /* reading after our half-close, to avoid RSTs */
-#define LINGER_READ (64 * 1024) /* what one lingering read takes, to drop it */
 #define EXPIRY_HORIZON_S (100LL * 366 * 86400)  /* farther expiries are not armed */
 
 #define slog(lvl, s, fmt, ...) \
@@ -50,8 +48,6 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg);
 static void on_up_read(struct bufferevent *bev, void *arg);
 static void on_up_write(struct bufferevent *bev, void *arg);
 static void on_up_event(struct bufferevent *bev, short what, void *arg);
-static void on_client_raw(evutil_socket_t fd, short what, void *arg);
-static void on_up_raw(evutil_socket_t fd, short what, void *arg);
 static void session_finish(struct session *s);
 static const struct session_ops flush_ops, dead_ops;
 
@@ -163,12 +159,8 @@ static struct session *session_create(struct session_env *env, struct config *cf
      * bufferevent's ioctl(FIONREAD) per read; the event then stays on
      * through the upstream connect (parked), so that the socket's epoll
      * interest does not change before the relay's event takes over. */
-    if (!tls)
-        s->crd = event_new(env->base, fd, EV_READ | EV_PERSIST, on_client_raw, s);
-    if (!s->crd || event_add(s->crd, NULL) < 0) {
-        session_release_client_read(s);
+    if (tls || session_watch_client(s) < 0)
         bufferevent_enable(s->client, EV_READ);
-    }
     session_arm(s, cfg->handshake_timeout_ms);
     /* Limits answer at once; the request, if any, is read and dropped. */
     if (__atomic_load_n(&connlimit_open, __ATOMIC_RELAXED) > cfg->max_connections) {
@@ -486,8 +478,7 @@ static int side_flushed(struct bufferevent *bev)
  * more to send: that side is done once half-closed. Over TLS the
  * half-close is a close_notify. */
 static void side_linger(struct session *s, struct bufferevent *bev, int *done,
-                        unsigned char *shut, int eof, struct event **raw,
-                        event_callback_fn raw_cb)
+                        unsigned char *shut, int eof)
 {
     if (*done || !bev)
         return;
@@ -505,9 +496,7 @@ static void side_linger(struct session *s, struct bufferevent *bev, int *done,
     }
     evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
     /* A plain socket lingers on our own event (no FIONREAD per read). */
-    if (raw && !*raw)
-        *raw = event_new(s->env->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, raw_cb, s);
-    if (raw && *raw && event_add(*raw, NULL) == 0)
+    if (session_watch_linger(s, bev) == 0)
         return;
     bufferevent_enable(bev, EV_READ);
 }
@@ -520,11 +509,8 @@ static void finish_check(struct session *s)
         s->client_done = 1;
     if (!s->upstream)
         s->upstream_done = 1;
-    side_linger(s, s->client, &s->client_done, &s->client_shut, s->client_eof,
-                s->tls ? NULL : &s->crd, on_client_raw);
-    side_linger(s, s->upstream, &s->upstream_done, &s->upstream_shut, s->upstream_eof,
-                s->upstream && !bufferevent_openssl_get_ssl(s->upstream) ? &s->urd : NULL,
-                on_up_raw);
+    side_linger(s, s->client, &s->client_done, &s->client_shut, s->client_eof);
+    side_linger(s, s->upstream, &s->upstream_done, &s->upstream_shut, s->upstream_eof);
     if (s->client_done && s->upstream_done) {
         session_kill(s);
         return;
@@ -605,10 +591,7 @@ void session_next_request(struct session *s)
 
 void session_drop_upstream(struct session *s)
 {
-    if (s->urd) {
-        event_free(s->urd);
-        s->urd = NULL;
-    }
+    session_release_upstream_read(s);
     if (s->upstream) {
         bufferevent_free(s->upstream);
         s->upstream = NULL;
@@ -859,76 +842,17 @@ static void on_revoked(struct revoke_entry *e)
         s->ops->revoked(s);
 }
 
-void session_release_client_read(struct session *s)
+void session_report_read(struct session *s, struct bufferevent *bev)
 {
-    if (s->crd) {
-        event_free(s->crd);
-        s->crd = NULL;
-    }
+    if (bev == s->client)
+        on_client_read(bev, s);
+    else if (bev == s->upstream)
+        on_up_read(bev, s);
 }
 
-/* Lingering on a plain side: what comes is read and dropped until the end
- * of file, which the flush handler hears as the bufferevent's. */
-static void linger_read(struct session *s, struct bufferevent *bev, struct event *ev)
+void session_report_connected(struct session *s, short what)
 {
-    struct evbuffer *in = bufferevent_get_input(bev);
-    int r;
-
-    evbuffer_unfreeze(in, 0);
-    r = sockread(in, bufferevent_getfd(bev), LINGER_READ, LINGER_READ, LINGER_READ, LINGER_READ);
-    evbuffer_freeze(in, 0);
-    evbuffer_drain(in, evbuffer_get_length(in));
-    if (r <= 0) {
-        event_del(ev);
-        session_report_event(s, bev, BEV_EVENT_READING | (r < 0 ? BEV_EVENT_ERROR : BEV_EVENT_EOF));
-    }
-}
-
-/* The core's own read of a plain client: the first request head (within
- * max_header_size + 1 bytes, as the bufferevent's watermark did), then,
- * parked, nothing: what the client sends before the relay stays in the
- * kernel; in S_FLUSH the linger. */
-static void on_client_raw(evutil_socket_t fd, short what, void *arg)
-{
-    struct session *s = arg;
-    struct evbuffer *in = bufferevent_get_input(s->client);
-    size_t cap = s->cfg->max_header_size + 1;
-    int r;
-
-    (void)what;
-    if (s->state == S_FLUSH && s->client_shut) {
-        linger_read(s, s->client, s->crd);
-        return;
-    }
-    if (s->state != S_HEAD) {
-        event_del(s->crd);
-        return;
-    }
-    evbuffer_unfreeze(in, 0);
-    r = sockread(in, fd, cap, 4096, cap, cap);
-    evbuffer_freeze(in, 0);
-    if (r > 0)
-        on_client_read(s->client, s);
-    if (s->state != S_HEAD || !s->crd)
-        return;
-    if (r <= 0) {
-        event_del(s->crd);
-        session_report_event(s, s->client, BEV_EVENT_READING | (r < 0 ? BEV_EVENT_ERROR : BEV_EVENT_EOF));
-    } else if (evbuffer_get_length(in) >= cap) {
-        event_del(s->crd);      /* the intake answers 431 */
-    }
-}
-
-static void on_up_raw(evutil_socket_t fd, short what, void *arg)
-{
-    struct session *s = arg;
-
-    (void)fd;
-    (void)what;
-    if (s->state == S_FLUSH && s->upstream_shut && s->upstream)
-        linger_read(s, s->upstream, s->urd);
-    else
-        event_del(s->urd);
+    on_up_event(s->upstream, what, s);
 }
 
 void session_report_event(struct session *s, struct bufferevent *bev, short what)
