@@ -385,10 +385,9 @@ void session_reject(struct session *s, enum outcome why, int status, const char 
 {
     const char *extras[2] = { extra, NULL };
 
-    if (s->upstream) {
-        bufferevent_free(s->upstream);
-        s->upstream = NULL;
-    }
+    /* With the core's own event on it (a connect or an answer being
+     * read), which must go before its socket closes. */
+    session_drop_upstream(s);
     s->status = status;
     if (!s->end_cause)
         s->end_cause = why;
@@ -505,6 +504,14 @@ static void finish_check(struct session *s)
 {
     if (s->state != S_FLUSH)
         return;
+    /* A plain upstream whose end of file was read has nothing more to
+     * send: once its output is out it is closed at once, the close
+     * sending the FIN a half-close would (one call instead of two). */
+    if (s->upstream && s->upstream_eof && !s->upstream_shut && side_flushed(s->upstream) &&
+        !bufferevent_openssl_get_ssl(s->upstream)) {
+        session_drop_upstream(s);
+        s->upstream_done = 1;
+    }
     if (!s->client)
         s->client_done = 1;
     if (!s->upstream)
@@ -591,7 +598,12 @@ void session_next_request(struct session *s)
 
 void session_drop_upstream(struct session *s)
 {
+    /* Every event on the socket goes before it closes. */
     session_release_upstream_read(s);
+    if (s->u2c.rd) {
+        event_free(s->u2c.rd);
+        s->u2c.rd = NULL;
+    }
     if (s->upstream) {
         bufferevent_free(s->upstream);
         s->upstream = NULL;
