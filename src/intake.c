@@ -131,6 +131,11 @@ static void head_received(struct session *s)
         reject_from_admission(s);
         return;
     }
+    /* Only a plain WebSocket upgrade keeps the core's reader of the head
+     * (parked until the relay takes the socket over); every other
+     * handler reads the client through its bufferevent. */
+    if (s->adm.preflight || s->adm.plain_http || s->adm.gql_pending || s->adm.route->socketio)
+        session_release_client_read(s);
     if (s->adm.preflight) {
         answer_preflight(s);
         return;

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "log.h"
 #include "session.h"
+#include "sockread.h"
 #include "util.h"
 #include "pump.h"
 #include "ws.h"
@@ -139,6 +140,10 @@ void relay_start(struct session *s)
     bufferevent_setwatermark(s->upstream, EV_WRITE, RELAY_LOW_WATER, 0);
     source_on(s, &s->c2u);
     source_on(s, &s->u2c);
+    /* The client's socket is watched by the relay now: the core's parked
+     * reader of the head goes without a change of epoll interest. */
+    session_release_client_read(s);
+    session_release_upstream_read(s);
     sink_on(s->client, s->c2u.fd);
     sink_on(s->upstream, s->u2c.fd);
     evtimer_del(s->timer);
@@ -463,54 +468,6 @@ static void sink_written(struct session *s, struct pump_dir *d)
 static void client_write(struct session *s) { sink_written(s, &s->u2c); }
 static void up_write(struct session *s) { sink_written(s, &s->c2u); }
 
-/* Reads a plain source without asking the socket how much it holds:
- * READ_FIRST bytes, and more while the reads fill, within the source's
- * share of the buffer. 1: data (or nothing yet), 0: end of file, -1: an
- * error. */
-static int read_source(struct evbuffer *in, int fd)
-{
-    size_t got = 0, step = READ_FIRST;
-
-    for (;;) {
-        struct evbuffer_iovec vec[2];
-        struct iovec iov[2];
-        size_t have = evbuffer_get_length(in), room = 0, want;
-        ssize_t r;
-        int nv;
-
-        if (have >= RELAY_HIGH_WATER || got >= READ_MORE_MAX)
-            return 1;
-        want = RELAY_HIGH_WATER - have < step ? RELAY_HIGH_WATER - have : step;
-        nv = evbuffer_reserve_space(in, (ev_ssize_t)want, vec, 2);
-        if (nv <= 0)
-            return -1;
-        for (int i = 0; i < nv; i++) {
-            iov[i].iov_base = vec[i].iov_base;
-            iov[i].iov_len = vec[i].iov_len;
-            room += vec[i].iov_len;
-        }
-        do
-            r = readv(fd, iov, nv);
-        while (r < 0 && errno == EINTR);
-        if (r < 0)
-            return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
-        if (r == 0)
-            return got ? 1 : 0;     /* the end of file is read again next time */
-        size_t left = (size_t)r;
-        int used = 0;
-        for (; used < nv && left > 0; used++) {
-            if (vec[used].iov_len > left)
-                vec[used].iov_len = left;
-            left -= vec[used].iov_len;
-        }
-        evbuffer_commit_space(in, vec, used);
-        got += (size_t)r;
-        if ((size_t)r < room)
-            return 1;               /* the socket is empty */
-        step = READ_MORE_STEP;
-    }
-}
-
 static void readable(struct session *s, struct pump_dir *d)
 {
     struct bufferevent *src = dir_source(s, d);
@@ -524,7 +481,7 @@ static void readable(struct session *s, struct pump_dir *d)
     }
     in = bufferevent_get_input(src);
     evbuffer_unfreeze(in, 0);
-    r = read_source(in, d->fd);
+    r = sockread(in, d->fd, RELAY_HIGH_WATER, READ_FIRST, READ_MORE_STEP, READ_MORE_MAX);
     evbuffer_freeze(in, 0);
     relay_pump(s, d);
     if (r <= 0 && relaying(s)) {

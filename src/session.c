@@ -155,7 +155,12 @@ static struct session *session_create(struct session_env *env, struct config *cf
     /* Stop reading once a head longer than allowed is buffered: 431. */
     bufferevent_setwatermark(s->client, EV_READ, 0, cfg->max_header_size + 1);
     bufferevent_setcb(s->client, on_client_read, on_client_write, on_client_event, s);
-    bufferevent_enable(s->client, EV_READ);
+    /* A plain client's head is read by our own event, without the
+     * bufferevent's ioctl(FIONREAD) per read; the event then stays on
+     * through the upstream connect (parked), so that the socket's epoll
+     * interest does not change before the relay's event takes over. */
+    if (tls || session_watch_client(s) < 0)
+        bufferevent_enable(s->client, EV_READ);
     session_arm(s, cfg->handshake_timeout_ms);
     /* Limits answer at once; the request, if any, is read and dropped. */
     if (__atomic_load_n(&connlimit_open, __ATOMIC_RELAXED) > cfg->max_connections) {
@@ -200,7 +205,11 @@ static void session_free(struct session *s)
     revoke_untrack(s->env->rv, &s->rv);
     if (s->expiry)
         event_free(s->expiry);
-    /* The relay's own read events, before their sockets close. */
+    /* The core's and the relay's own read events, before their sockets close. */
+    if (s->crd)
+        event_free(s->crd);
+    if (s->urd)
+        event_free(s->urd);
     if (s->c2u.rd)
         event_free(s->c2u.rd);
     if (s->u2c.rd)
@@ -251,6 +260,10 @@ static void session_kill(struct session *s)
         bufferevent_disable(s->client, EV_READ | EV_WRITE);
     if (s->upstream)
         bufferevent_disable(s->upstream, EV_READ | EV_WRITE);
+    if (s->crd)
+        event_del(s->crd);
+    if (s->urd)
+        event_del(s->urd);
     if (s->c2u.rd)
         event_del(s->c2u.rd);
     if (s->u2c.rd)
@@ -372,10 +385,9 @@ void session_reject(struct session *s, enum outcome why, int status, const char 
 {
     const char *extras[2] = { extra, NULL };
 
-    if (s->upstream) {
-        bufferevent_free(s->upstream);
-        s->upstream = NULL;
-    }
+    /* With the core's own event on it (a connect or an answer being
+     * read), which must go before its socket closes. */
+    session_drop_upstream(s);
     s->status = status;
     if (!s->end_cause)
         s->end_cause = why;
@@ -464,7 +476,8 @@ static int side_flushed(struct bufferevent *bev)
  * an RST. A plain peer whose end of file was already read has nothing
  * more to send: that side is done once half-closed. Over TLS the
  * half-close is a close_notify. */
-static void side_linger(struct bufferevent *bev, int *done, unsigned char *shut, int eof)
+static void side_linger(struct session *s, struct bufferevent *bev, int *done,
+                        unsigned char *shut, int eof)
 {
     if (*done || !bev)
         return;
@@ -481,6 +494,9 @@ static void side_linger(struct bufferevent *bev, int *done, unsigned char *shut,
         }
     }
     evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+    /* A plain socket lingers on our own event (no FIONREAD per read). */
+    if (session_watch_linger(s, bev) == 0)
+        return;
     bufferevent_enable(bev, EV_READ);
 }
 
@@ -488,12 +504,20 @@ static void finish_check(struct session *s)
 {
     if (s->state != S_FLUSH)
         return;
+    /* A plain upstream whose end of file was read has nothing more to
+     * send: once its output is out it is closed at once, the close
+     * sending the FIN a half-close would (one call instead of two). */
+    if (s->upstream && s->upstream_eof && !s->upstream_shut && side_flushed(s->upstream) &&
+        !bufferevent_openssl_get_ssl(s->upstream)) {
+        session_drop_upstream(s);
+        s->upstream_done = 1;
+    }
     if (!s->client)
         s->client_done = 1;
     if (!s->upstream)
         s->upstream_done = 1;
-    side_linger(s->client, &s->client_done, &s->client_shut, s->client_eof);
-    side_linger(s->upstream, &s->upstream_done, &s->upstream_shut, s->upstream_eof);
+    side_linger(s, s->client, &s->client_done, &s->client_shut, s->client_eof);
+    side_linger(s, s->upstream, &s->upstream_done, &s->upstream_shut, s->upstream_eof);
     if (s->client_done && s->upstream_done) {
         session_kill(s);
         return;
@@ -574,6 +598,12 @@ void session_next_request(struct session *s)
 
 void session_drop_upstream(struct session *s)
 {
+    /* Every event on the socket goes before it closes. */
+    session_release_upstream_read(s);
+    if (s->u2c.rd) {
+        event_free(s->u2c.rd);
+        s->u2c.rd = NULL;
+    }
     if (s->upstream) {
         bufferevent_free(s->upstream);
         s->upstream = NULL;
@@ -822,6 +852,19 @@ static void on_revoked(struct revoke_entry *e)
 
     if (s->ops->revoked)
         s->ops->revoked(s);
+}
+
+void session_report_read(struct session *s, struct bufferevent *bev)
+{
+    if (bev == s->client)
+        on_client_read(bev, s);
+    else if (bev == s->upstream)
+        on_up_read(bev, s);
+}
+
+void session_report_connected(struct session *s, short what)
+{
+    on_up_event(s->upstream, what, s);
 }
 
 void session_report_event(struct session *s, struct bufferevent *bev, short what)

@@ -94,6 +94,9 @@ struct session {
     struct bufferevent *client;
     struct bufferevent *upstream;
     struct event *timer;            /* the one deadline of the current state */
+    struct event *crd;              /* a plain client read by the core itself: the first
+                                     * head, then parked until the relay, and the linger */
+    struct event *urd;              /* a plain upstream's linger read */
     char peer[64];                  /* "ip:port" */
     char peer_ip[48];
     char conn_ip[48];               /* the connection's (or its PROXY header's) address;
@@ -217,6 +220,32 @@ void session_forget_request(struct session *s);
 /* A handler that reads bev's socket itself (relay.c) reports its end of
  * file or error (what: BEV_EVENT_*) as the bufferevent would have. */
 void session_report_event(struct session *s, struct bufferevent *bev, short what);
+/* The client's reads go (back) to its bufferevent: the core's own reader
+ * of a plain client's first head stops. The relay calls it once its own
+ * event watches the socket, the intake for any other handler. */
+void session_release_client_read(struct session *s);
+/* sessread.c: the core's own read of a plain client's first head (-1:
+ * none, the bufferevent reads), and a plain side's lingering (-1: TLS or
+ * no event, the bufferevent lingers). */
+int session_watch_client(struct session *s);
+int session_watch_linger(struct session *s, struct bufferevent *bev);
+/* What the core's own reads (sessread.c) hand on as the bufferevent's
+ * callbacks would: data read into bev's input, the connect's outcome. */
+void session_report_read(struct session *s, struct bufferevent *bev);
+void session_report_connected(struct session *s, short what);
+/* A plain upstream's answer head is read by the core's own event (no
+ * FIONREAD), at most max_header_size + 1 bytes, and reported to the
+ * handler's up_read and up_event as the bufferevent's would be; in any
+ * other state than S_UPSTREAM_HEAD a readable upstream is no longer
+ * watched. -1: a TLS upstream, or no event: read the bufferevent. */
+int session_watch_upstream(struct session *s);
+/* S_CONNECTING on a plain upstream whose connect() upstream.c made: the
+ * core watches the socket and reports BEV_EVENT_CONNECTED or
+ * BEV_EVENT_ERROR to up_event as bufferevent_socket_connect would, asking
+ * the socket for its error only when it is not simply writable. */
+int session_watch_upstream_connect(struct session *s);
+/* The upstream's reads go (back) to its bufferevent or the relay's event. */
+void session_release_upstream_read(struct session *s);
 /* Drops the session without any goodbye (forced shutdown). */
 void session_abort(struct session *s);
 

@@ -80,6 +80,8 @@ static void upstream_head_received(struct session *s, char *head, size_t len)
         session_enter(s, S_RESPONSE, &relay_response_ops);
         s->resp_left = response_body_length(&resp);
         bufferevent_setwatermark(s->upstream, EV_READ, 0, RELAY_HIGH_WATER);
+        session_release_upstream_read(s);
+        bufferevent_enable(s->upstream, EV_READ);
         session_arm(s, s->cfg->handshake_timeout_ms);
         relay_response(s);
         return;
@@ -154,8 +156,21 @@ static void upgrade_connected(struct session *s)
     session_enter(s, S_UPSTREAM_HEAD, &upgrade_head_ops);
     s->head_scanned = 0;
     bufferevent_setwatermark(s->upstream, EV_READ, 0, s->cfg->max_header_size + 1);
-    bufferevent_enable(s->upstream, EV_READ | EV_WRITE);
     session_arm(s, s->cfg->handshake_timeout_ms);
+    if (session_watch_upstream(s) < 0) {
+        bufferevent_enable(s->upstream, EV_READ | EV_WRITE);
+        return;
+    }
+    /* A plain upstream's answer is read without FIONREAD (the core's
+     * event), and the request goes out now, the socket having just said
+     * it is writable; the bufferevent writes (and reports a write error)
+     * only if it did not all go. A socket bufferevent keeps the start of
+     * its output frozen between its own writes: thawed for ours. */
+    evbuffer_unfreeze(out, 1);
+    evbuffer_write(out, bufferevent_getfd(s->upstream));
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out))
+        bufferevent_enable(s->upstream, EV_WRITE);
 }
 
 void upgrade_proceed(struct session *s)

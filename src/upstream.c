@@ -4,10 +4,12 @@
  * connected session. */
 #include "upstream.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -46,10 +48,7 @@ static void upstream_failed_why(struct session *s, int timed_out, const char *wh
          timed_out ? "connect timed out" : "connect failed", why ? ": " : "", why ? why : "");
     if (timed_out)
         s->up_timed_out = 1;
-    if (s->upstream) {
-        bufferevent_free(s->upstream);
-        s->upstream = NULL;
-    }
+    session_drop_upstream(s);
     s->up_attempt++;
     if (s->up_attempt < s->adm.route->nupstreams) {
         upstream_try(s);
@@ -64,6 +63,42 @@ static void upstream_failed_why(struct session *s, int timed_out, const char *wh
 static void upstream_failed(struct session *s, int timed_out)
 {
     upstream_failed_why(s, timed_out, NULL);
+}
+
+/* A plain upstream: our own non-blocking connect, watched by the core
+ * (session_watch_upstream_connect), which asks the socket for its error
+ * only when the connect did not simply complete (bufferevent_socket_connect
+ * asks every time: a getsockopt per connection). */
+static void plain_connect(struct session *s, const struct sockaddr_text *a)
+{
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        upstream_failed_why(s, 0, strerror(errno));
+        return;
+    }
+    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        upstream_failed_why(s, 0, strerror(e));
+        return;
+    }
+    s->upstream = bufferevent_socket_new(s->env->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!s->upstream) {
+        close(fd);
+        upstream_failed(s, 0);
+        return;
+    }
+    /* A new bufferevent has EV_WRITE on: the request added to its output
+     * would be watched for, though the connected handler writes it at
+     * once; the handlers enable what they need. */
+    bufferevent_disable(s->upstream, EV_WRITE);
+    session_attach_upstream(s, s->upstream);
+    if (session_watch_upstream_connect(s) < 0) {
+        upstream_failed(s, 0);
+        return;
+    }
+    session_arm(s, s->cfg->upstream_connect_timeout_ms);
 }
 
 static void upstream_try(struct session *s)
@@ -85,7 +120,8 @@ static void upstream_try(struct session *s)
         else if (ssl)
             SSL_free(ssl);
     } else {
-        s->upstream = bufferevent_socket_new(s->env->base, -1, BEV_OPT_CLOSE_ON_FREE);
+        plain_connect(s, a);
+        return;
     }
     if (!s->upstream) {
         upstream_failed(s, 0);

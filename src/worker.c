@@ -153,7 +153,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         }
         return;
     }
-    evutil_make_socket_nonblocking(fd);
+    /* Already non-blocking: without LEV_OPT_LEAVE_SOCKETS_BLOCKING the
+     * listener accepts with SOCK_NONBLOCK (or sets it itself where
+     * accept4 is missing); asking again cost an fcntl per connection. */
     if (tls && !cfg->tls_ctx) {
         /* The reloaded configuration has no certificate for this listener. */
         log_err("no tls_certificate in the running configuration for a tls listener, "

@@ -14,7 +14,7 @@ sys.dont_write_bytecode = True   # keep t/lib free of __pycache__ (EXTRA_DIST sh
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from wsgatetest import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,  # noqa: E402
                         Frame, Gateway, Timeout, check, claims, diag, done, encode_frame, main_conf,
-                        mint, ok, start_backend, std_conf, upgrade, wait_for)
+                        mint, ok, start_backend, std_conf, upgrade, upgrade_head, wait_for)
 
 TOK = mint("RS256", claims_=claims(exp=int(time.time()) + 3600))
 
@@ -439,11 +439,57 @@ def many(g, b, n, name):
     check(name, p)
 
 
+# ---------------------------------------------------------------- bytes before the 101
+# What a client sends while the gateway waits for the backend's answer is
+# not read as part of the handshake: it waits and is relayed, in order and
+# intact, once the 101 is in; a client that half-closes in that wait still
+# has its frame delivered.
+head_hold = __import__("threading").Event()
+be_hold = start_backend(on_head=lambda conn: head_hold.wait(10))
+gw_hold = Gateway(std_conf(be_hold.addr, main=main_conf(max_message_size="2m")), name="hold")
+for label, half_close in (("frames sent during the backend's wait", False),
+                          ("a frame and a half-close during the backend's wait", True)):
+    head_hold.clear()
+    before = be_hold.nconn
+    p = []
+    c = gw_hold.client(5.0)
+    early = [(OP_TEXT, b"early"), (OP_BINARY, os.urandom(70000))][:1 if half_close else 2]
+    try:
+        head, c.key = upgrade_head("/", host="127.0.0.1:%d" % gw_hold.port,
+                                   headers=[("Authorization", "Bearer " + TOK)])
+        c.send(head)
+        if not wait_for(lambda: be_hold.nconn > before and be_hold.conns[before].got_head.is_set(), 5):
+            p.append("the backend never got the head")
+        c.send(b"".join(encode_frame(op, m, mask=True) for op, m in early))
+        if half_close:
+            c.sock.shutdown(socket.SHUT_WR)
+        head_hold.set()
+        resp = c.read_response(5.0)
+        if resp is None or resp.status != 101:
+            p.append("response %r" % (resp,))
+        elif half_close:
+            bc = be_hold.conns[before]
+            if not wait_for(lambda: any(f.opcode == OP_TEXT for f in bc.frames), 5):
+                p.append("the backend got no frame")
+            elif [(f.opcode, f.payload) for f in bc.frames if f.opcode == OP_TEXT] != early:
+                p.append("the backend got %r" % [(f.opcode, f.payload[:20]) for f in bc.frames])
+        else:
+            got = [recv(c) for _ in early]
+            if got != early:
+                p.append("echoes %r" % [g if not isinstance(g, tuple) else (g[0], len(g[1]))
+                                        for g in got])
+    except (Timeout, OSError) as e:
+        p.append(repr(e))
+    head_hold.set()
+    c.close()
+    check(label + " reach the backend after the 101" if not half_close
+          else label + ": the frame reaches the backend", p)
+
 many(gw, be, 50, "50 concurrent sessions each echo their own message")
 many(gw_w2, be_w2, 40, "workers 2: 40 concurrent sessions each echo their own message")
 
 ok(gw.alive() and gw_small.alive() and gw_w2.alive() and gw_slow.alive() and gw_proto.alive()
-   and gw_flood.alive(),
+   and gw_flood.alive() and gw_hold.alive(),
    "every gateway is still running")
 c, bc = open_session(gw_proto, be_proto, timeout=3.0)
 still = False

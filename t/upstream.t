@@ -23,6 +23,11 @@ hang = start_backend(mode="hang")
 body403 = b'{"error":"forbidden","detail":"backend says no"}'
 deny = start_backend(response=b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
                               b"Content-Length: %d\r\nX-Backend: deny\r\n\r\n%s" % (len(body403), body403))
+# Answers that are no usable head: none at all, too large, not HTTP.
+closer = start_backend(response=b"")
+huge = start_backend(response=b"HTTP/1.1 101 Switching Protocols\r\nX-Big: " + b"a" * 20000 +
+                              b"\r\n\r\n")
+garbage = start_backend(response=b"NOT HTTP AT ALL\r\n\r\n")
 refused1 = "127.0.0.1:%d" % free_port()     # nothing listens there
 refused2 = "127.0.0.1:%d" % free_port()
 
@@ -32,7 +37,11 @@ route /dead { upstream %s %s; origins any; }
 route /rr { upstream %s %s; origins any; }
 route /hang { upstream %s; origins any; }
 route /deny { upstream %s; origins any; }
-""" % (refused1, good.addr, refused1, refused2, rr_a.addr, rr_b.addr, hang.addr, deny.addr)
+route /closer { upstream %s; origins any; }
+route /huge { upstream %s; origins any; }
+route /garbage { upstream %s; origins any; }
+""" % (refused1, good.addr, refused1, refused2, rr_a.addr, rr_b.addr, hang.addr, deny.addr,
+       closer.addr, huge.addr, garbage.addr)
 HANDSHAKE, CONNECT = 2.0, 1.0
 gw = Gateway(std_conf(good.addr, routes=routes,
                       main=main_conf(handshake_timeout="2s", upstream_connect_timeout="1s")),
@@ -108,6 +117,27 @@ check("a backend's 403 is relayed to the client with its body, then closed", p)
 if c:
     c.close()
 ok(deny.nconn == 1 and deny.last().ended.wait(5), "the declining backend's connection is closed")
+
+# The backend's answer head read on its own: its end before a head, a head
+# over max_header_size and a head that is not HTTP are each a 502, the
+# client gets none of the backend's bytes and both connections close.
+for path, be_x, desc in (("/closer", closer, "upstream closed the connection"),
+                         ("/huge", huge, "upstream response head too large"),
+                         ("/garbage", garbage, "invalid response from upstream")):
+    before = be_x.nconn
+    try:
+        c, resp = upgrade(gw, path=path, token=TOK)
+    except (Timeout, OSError) as e:
+        c, resp = None, None
+        diag("%s: %r" % (path, e))
+    p = reject_problems(c, resp, 502, "bad_gateway", desc) if c else ["no client"]
+    if resp is not None and (b"X-Big" in resp.raw_head or b"NOT HTTP" in resp.raw_head):
+        p.append("the backend's bytes reached the client")
+    if not (be_x.wait_conns(before + 1, 3) and be_x.conns[before].ended.wait(5)):
+        p.append("the backend's connection was not closed")
+    if c:
+        c.close()
+    check("a backend's answer on %s -> 502 %s" % (path, desc), p)
 
 ok(gw.alive(), "the gateway is still running")
 done()

@@ -152,12 +152,13 @@ class Backend:
     headers: extra (name, value) pairs for the 101.
     echo_frames: echo every data frame as received instead of whole messages.
     on_open: callable(conn) run right after the 101 is sent.
+    on_head: callable(conn) run once the request head is read, before the answer.
     record_raw: keep the raw bytes after the 101 in conn.raw, to check
     byte streams exactly (where a close frame sits among the frames)."""
 
     def __init__(self, host="127.0.0.1", port=0, mode="echo", response=None,
                  subprotocol=None, headers=(), echo_frames=False, on_open=None,
-                 verbose=False, close_reply=True, record_raw=False):
+                 verbose=False, close_reply=True, record_raw=False, on_head=None):
         self.host, self.port = host, port
         self.record_raw = record_raw        # keep every byte after the head in conn.raw
         self.close_reply = close_reply      # answer a close frame and end the connection
@@ -167,6 +168,7 @@ class Backend:
         self.headers = list(headers)
         self.echo_frames = echo_frames
         self.on_open = on_open
+        self.on_head = on_head
         self.verbose = verbose
         self.conns = []
         self._lsock = None
@@ -292,6 +294,8 @@ class Backend:
         c.target = parts[1] if len(parts) > 1 else ""
         c.got_head.set()
         self._log(c.request_line)
+        if self.on_head:
+            self.on_head(c)
         if self.mode == "hang":
             while self._recv(c, bytearray()):
                 pass
