@@ -28,6 +28,22 @@ closer = start_backend(response=b"")
 huge = start_backend(response=b"HTTP/1.1 101 Switching Protocols\r\nX-Big: " + b"a" * 20000 +
                               b"\r\n\r\n")
 garbage = start_backend(response=b"NOT HTTP AT ALL\r\n\r\n")
+# A listener that never accepts, its queue filled: further SYNs are dropped,
+# so a connect to it hangs (upstream_connect_timeout).
+import socket  # noqa: E402
+stuck = socket.socket()
+stuck.bind(("127.0.0.1", 0))
+stuck.listen(0)
+stuck_fill = []
+for _ in range(4):
+    f = socket.socket()
+    f.setblocking(False)
+    try:
+        f.connect(stuck.getsockname())
+    except BlockingIOError:
+        pass
+    stuck_fill.append(f)
+stuck_addr = "127.0.0.1:%d" % stuck.getsockname()[1]
 refused1 = "127.0.0.1:%d" % free_port()     # nothing listens there
 refused2 = "127.0.0.1:%d" % free_port()
 
@@ -40,8 +56,10 @@ route /deny { upstream %s; origins any; }
 route /closer { upstream %s; origins any; }
 route /huge { upstream %s; origins any; }
 route /garbage { upstream %s; origins any; }
+route /stuck { upstream %s; origins any; }
+route /stuckthen { upstream %s %s; origins any; }
 """ % (refused1, good.addr, refused1, refused2, rr_a.addr, rr_b.addr, hang.addr, deny.addr,
-       closer.addr, huge.addr, garbage.addr)
+       closer.addr, huge.addr, garbage.addr, stuck_addr, stuck_addr, good.addr)
 HANDSHAKE, CONNECT = 2.0, 1.0
 gw = Gateway(std_conf(good.addr, routes=routes,
                       main=main_conf(handshake_timeout="2s", upstream_connect_timeout="1s")),
@@ -138,6 +156,19 @@ for path, be_x, desc in (("/closer", closer, "upstream closed the connection"),
     if c:
         c.close()
     check("a backend's answer on %s -> 502 %s" % (path, desc), p)
+
+# A connect that hangs: 504 at upstream_connect_timeout (1s), or the next
+# upstream.
+t0 = time.monotonic()
+expect_reject(gw, None, "an upstream connect that hangs -> 504 at upstream_connect_timeout", 504,
+              "gateway_timeout", path="/stuck", token=TOK)
+took = time.monotonic() - t0
+ok(CONNECT - 0.2 < took < HANDSHAKE, "... after about 1s (%.2fs)" % took)
+before = good.nconn
+for i in range(2):
+    expect_101(gw, good, "[hanging, good]: session %d gets 101 from the next upstream" % (i + 1),
+               path="/stuckthen", token=TOK)
+ok(good.nconn == before + 2, "the healthy upstream served both", good.nconn - before)
 
 ok(gw.alive(), "the gateway is still running")
 done()
