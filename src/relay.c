@@ -15,9 +15,7 @@
  * which pauses and resumes the client's bufferevent itself. */
 #include "relay.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -215,47 +213,14 @@ static void maybe_inject(struct session *s, struct pump_dir *d)
  * the bufferevent's next read to report. */
 static void read_more(struct pump_dir *d, struct evbuffer *in, struct evbuffer *out)
 {
-    size_t got = 0, have = evbuffer_get_length(in);
-
-    if (d->fd < 0 || d->rd || d->paused || have < 4096 ||
+    if (d->fd < 0 || d->rd || d->paused || evbuffer_get_length(in) < 4096 ||
         evbuffer_get_length(out) >= RELAY_HIGH_WATER)
         return;
     /* A socket bufferevent keeps the end of its input frozen between its
-     * own reads; thaw it for ours. */
+     * own reads; thaw it for ours. Whatever sockread says of end of file
+     * or an error, the bufferevent's next read sees it again. */
     evbuffer_unfreeze(in, 0);
-    while (got < READ_MORE_MAX && have + got < RELAY_HIGH_WATER) {
-        struct evbuffer_iovec vec[2];
-        struct iovec iov[2];
-        size_t want = RELAY_HIGH_WATER - have - got;
-        ssize_t r;
-        int nv;
-
-        if (want > READ_MORE_STEP)
-            want = READ_MORE_STEP;
-        nv = evbuffer_reserve_space(in, (ev_ssize_t)want, vec, 2);
-        if (nv <= 0)
-            break;
-        for (int i = 0; i < nv; i++) {
-            iov[i].iov_base = vec[i].iov_base;
-            iov[i].iov_len = vec[i].iov_len;
-        }
-        do
-            r = readv(d->fd, iov, nv);
-        while (r < 0 && errno == EINTR);
-        if (r <= 0)
-            break;          /* EAGAIN, EOF or an error: the bufferevent sees to it */
-        size_t left = (size_t)r;
-        int used = 0;
-        for (; used < nv && left > 0; used++) {
-            if (vec[used].iov_len > left)
-                vec[used].iov_len = left;
-            left -= vec[used].iov_len;
-        }
-        evbuffer_commit_space(in, vec, used);
-        got += (size_t)r;
-        if ((size_t)r < iov[0].iov_len + (nv > 1 ? iov[1].iov_len : 0))
-            break;          /* the socket is empty */
-    }
+    sockread(in, d->fd, RELAY_HIGH_WATER, READ_MORE_STEP, READ_MORE_STEP, READ_MORE_MAX);
     evbuffer_freeze(in, 0);
 }
 
