@@ -322,17 +322,9 @@ c.close()
 # Polling: the event cannot be answered on a POST; it never reaches the backend.
 T = tok()
 body = b'42["chat"]\x1e425["wsgate:reauth",%s]\x1e42["more"]' % json.dumps(T).encode()
-s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
-s.sendall(b"GET /sio-http/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-          b"Connection: close\r\n\r\n" % tok().encode())
-buf = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    buf += d
-s.close()
-sid = json.loads(buf.split(b"\r\n\r\n", 1)[1][1:])["sid"] if b"\r\n\r\n0{" in buf else "none"
+h = Http(gw.port, "/sio-http/?EIO=4&transport=polling")
+sid = h.handshake(headers=[("Authorization", "Bearer " + tok())]) or "none"
+h.close()
 n0 = len(hb.requests)
 s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
 s.sendall(b"POST /sio-http/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"

@@ -272,11 +272,10 @@ check("an invalid HTTP-level token is still a 401 on a socketio route, nothing u
 # ---------------------------------------------------------------- polling transport
 
 
-def handshake(token=None):
-    """An Engine.IO handshake through the gateway: the backend's sid."""
+def get_close(target, headers=b""):
+    """GET target with Connection: close: everything the gateway sent."""
     s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
-    s.sendall(b"GET /sio-http/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n"
-              % (b"Authorization: Bearer %s\r\n" % token.encode() if token else b""))
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n" % (target.encode(), headers))
     r = b""
     while True:
         d = s.recv(65536)
@@ -284,6 +283,13 @@ def handshake(token=None):
             break
         r += d
     s.close()
+    return r
+
+
+def handshake(token=None):
+    """An Engine.IO handshake through the gateway: the backend's sid."""
+    r = get_close("/sio-http/?EIO=4&transport=polling",
+                  b"Authorization: Bearer %s\r\n" % token.encode() if token else b"")
     body = r.split(b"\r\n\r\n", 1)[1] if r.startswith(b"HTTP/1.1 200") else b""
     return json.loads(body[1:])["sid"] if body.startswith(b"0{") else None
 
@@ -362,15 +368,7 @@ for name, args, status in (("a chunked POST on a socketio route", ((b'40{"token"
           ([] if st == status else ["status %r" % st]) + no_new_request(hb, before, n0))
 
 # A handshake answered without an open packet opens nothing and passes.
-s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
-s.sendall(b"GET /sio-plain/echo?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-r = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    r += d
-s.close()
+r = get_close("/sio-plain/echo?EIO=4&transport=polling")
 ok(r.startswith(b"HTTP/1.1 200") and b'"target": "/sio-plain/echo?EIO=4&transport=polling"' in r,
    "polling: a handshake answer that is no open packet passes as it is", r[:120])
 
@@ -379,15 +377,7 @@ ok(r.startswith(b"HTTP/1.1 200") and b'"target": "/sio-plain/echo?EIO=4&transpor
 # it, bound to that CONNECT's token, and its revocation then ends it.
 CAROL = mint("RS256", claims_=claims(sub="carol-sid"))
 before, n0 = hb.nconn, len(hb.requests)
-s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
-s.sendall(b"GET /sio-http/?EIO=4&transport=polling&sid=elsewhere1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-r = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    r += d
-s.close()
+r = get_close("/sio-http/?EIO=4&transport=polling&sid=elsewhere1")
 check("polling: a GET poll of a sid not seen opened gets 400, nothing upstream",
       ([] if r.startswith(b"HTTP/1.1 400") else ["got %r" % r[:60]]) + no_new_request(hb, before, n0))
 st, body = post(b'40{"token":"%s"}' % CAROL.encode(), sid="elsewhere1")
@@ -400,15 +390,7 @@ ok(st == 200 and hb.wait_requests(n0 + 1) and
    "polling: the backend accepted it, so the sid was entered: its next request carries carol's identity")
 redis.cmd("SET", "wsgate:revoked:jti:%s" % json.loads(
     __import__("base64").urlsafe_b64decode(CAROL.split(".")[1] + "==")).get("jti"), "1", "EX", "600")
-s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
-s.sendall(b"GET /sio-http/?EIO=4&transport=polling&sid=elsewhere1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-r = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    r += d
-s.close()
+r = get_close("/sio-http/?EIO=4&transport=polling&sid=elsewhere1")
 ok(r.startswith(b"HTTP/1.1 200") and r.endswith(b"\r\n\r\n41\x1e1"),
    "polling: its revocation ends it (the goodbye)", r[-80:])
 ok(hb.wait_closed("elsewhere1"), "polling: and the backend was POSTed the close packet for it")
@@ -417,16 +399,7 @@ ok(hb.wait_closed("elsewhere1"), "polling: and the backend was POSTed the close 
 # this test) never in a log; done() scans the logs for all of them.
 DAVE = mint("RS256", claims_=claims(sub="dave-q"))
 n0 = len(hb.requests)
-s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
-s.sendall(b"GET /sio-http/echo?EIO=4&transport=polling&access_token=%s HTTP/1.1\r\nHost: x\r\n"
-          b"Connection: close\r\n\r\n" % DAVE.encode())
-r = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    r += d
-s.close()
+r = get_close("/sio-http/echo?EIO=4&transport=polling&access_token=%s" % DAVE)
 e = json.loads(r.split(b"\r\n\r\n", 1)[1][1:])["echo"] if r.startswith(b"HTTP/1.1 200") else None
 ok(e is not None and e["target"] == "/sio-http/echo?EIO=4&transport=polling"
    and [v for n, v in e["headers"] if n.lower() == "x-auth-sub"] == ["dave-q"],
