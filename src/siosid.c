@@ -59,6 +59,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct entry *buckets[NBUCKETS];
 static size_t nentries, nended;
 static struct close_job *jobs, **jobs_tail = &jobs;
+static size_t njobs;                /* queued, at most SIOSID_MAX_ENTRIES */
 static unsigned closing;
 static struct siosid_stats stats;
 static size_t siosid_max_entries = SIOSID_MAX_ENTRIES;
@@ -164,6 +165,7 @@ static void start_closes(void)
             jobs = j->next;
             if (!jobs)
                 jobs_tail = &jobs;
+            njobs--;
             closing++;
         }
         pthread_mutex_unlock(&lock);
@@ -183,7 +185,8 @@ static void start_closes(void)
 }
 
 /* Under the lock: e ends for why, its slot is freed, and a close for the
- * backend is queued. Returns 1 when the thread must be woken. */
+ * backend is queued (unless SIOSID_MAX_ENTRIES already wait). Returns 1
+ * when this call ended it (the thread is woken then). */
 static int end_locked(struct entry *e, enum outcome why)
 {
     struct close_job *j;
@@ -200,6 +203,12 @@ static int end_locked(struct entry *e, enum outcome why)
     free(e->queued);
     e->queued = NULL;
     e->queued_len = 0;
+    if (njobs >= SIOSID_MAX_ENTRIES) {
+        /* A backend that takes no closes cannot make us queue without
+         * end: this one is not sent (its ping timeout ends the sid). */
+        stats.closes_failed++;
+        return 1;
+    }
     j = util_xcalloc(1, sizeof(*j));
     j->cfg = config_ref(e->cfg);
     j->route = e->route;
@@ -208,6 +217,7 @@ static int end_locked(struct entry *e, enum outcome why)
     memcpy(j->sid, e->sid, e->sid_len + 1);
     *jobs_tail = j;
     jobs_tail = &j->next;
+    njobs++;
     return 1;
 }
 
@@ -648,6 +658,7 @@ void siosid_shutdown(void)
         free(j);
     }
     jobs_tail = &jobs;
+    njobs = 0;
     pthread_mutex_unlock(&lock);
     if (started) {
         event_free(sweeper);
